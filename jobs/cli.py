@@ -1,0 +1,169 @@
+"""The ``stalwart`` command: run workers, manage the embedded Redis, look at the dead-letter queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import logs
+from .connection import connect
+from .dead_letter import DeadLetterQueue
+from .embedded import EmbeddedRedis
+from .errors import JobsError
+from .worker import Worker, import_job_modules
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line that says what to run for help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _redis_url_or_embedded() -> str | None:
+    """None when REDIS_URL is set; otherwise start (or adopt) the embedded server and return its URL."""
+    import os
+
+    if os.environ.get("REDIS_URL"):
+        return None
+    server = EmbeddedRedis()
+    url = server.start()
+    print(
+        f"stalwart: REDIS_URL is not set; using embedded Redis at {url} (data in {server.directory})",
+        file=sys.stderr,
+    )
+    return url
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import_job_modules(args.imports)
+    logs.configure(args.log_level)
+    worker = Worker(
+        args.queues or ["default"],
+        connection=connect(_redis_url_or_embedded()),
+        mode="inprocess" if args.in_process else "fork",
+    )
+    worker.work(burst=args.burst)
+    return 0
+
+
+def _cmd_redis(args: argparse.Namespace) -> int:
+    server = EmbeddedRedis()
+    if args.action == "start":
+        print(server.start())
+    elif args.action == "stop":
+        stopped = server.stop()
+        print("stopped" if stopped else f"no embedded Redis was running in {server.directory}")
+    else:
+        url = server.running_url()
+        if url is None:
+            print(
+                f"stalwart: no embedded Redis is running in {server.directory}; run `stalwart redis start`",
+                file=sys.stderr,
+            )
+            return 1
+        print(url)
+    return 0
+
+
+def _cmd_dlq(args: argparse.Namespace) -> int:
+    queue = DeadLetterQueue(connect())
+    entries = queue.list(limit=args.limit)
+    if args.json:
+        from resilience import redact
+
+        for entry in entries:
+            record = json.loads(entry.to_json())
+            record["kwargs"] = redact(record["kwargs"])
+            print(json.dumps(record))
+        return 0
+    if not entries:
+        print("the dead-letter queue is empty")
+    for entry in entries:
+        print(
+            f"{entry.id}  {entry.last_failed_at[:19]}  {entry.classification!s:<14} {entry.job}  "
+            f"{entry.error_type}: {entry.error_message[:80]}"
+        )
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with one sub-command per concern."""
+    parser = _Parser(prog="stalwart", description="Resilient background jobs on Redis and RQ.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker",
+        description=(
+            "Run jobs from the given queues. REDIS_URL selects Redis; without it, an embedded Redis "
+            "is started (or reused) under STALWART_HOME (./.stalwart)."
+        ),
+    )
+    worker.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        required=True,
+        metavar="MODULE",
+        help="module that defines job classes (repeatable)",
+    )
+    worker.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        metavar="NAME",
+        help="queue to take jobs from, in priority order (repeatable; default: default)",
+    )
+    worker.add_argument(
+        "--burst", action="store_true", help="exit once nothing is queued and nothing is scheduled"
+    )
+    worker.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run jobs in the worker process (faster; no isolation from crashing jobs)",
+    )
+    worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    worker.set_defaults(run=_cmd_worker)
+
+    server = commands.add_parser("redis", help="manage the embedded Redis server")
+    server.add_argument("action", choices=["start", "stop", "url"])
+    server.set_defaults(run=_cmd_redis)
+
+    dlq = commands.add_parser("dlq", help="look at the dead-letter queue")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
+    dlq_list = dlq_commands.add_parser("list", help="list dead-letter entries, newest first")
+    dlq_list.add_argument("--limit", type=int, default=None)
+    dlq_list.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
+    dlq_list.set_defaults(run=_cmd_dlq)
+
+    demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``stalwart`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except JobsError as err:
+        print(f"stalwart: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

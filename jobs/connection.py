@@ -1,0 +1,51 @@
+"""Finding Redis: ``REDIS_URL``, else the embedded server running for this folder."""
+
+from __future__ import annotations
+
+import os
+
+import redis
+
+from .embedded import EmbeddedRedis
+from .errors import ConfigurationError
+
+
+def redis_url() -> str:
+    """The URL to use: ``REDIS_URL``, or the embedded server running under ``STALWART_HOME``."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    embedded = EmbeddedRedis().running_url()
+    if embedded:
+        return embedded
+    raise ConfigurationError(
+        "REDIS_URL is not set and no embedded Redis is running here; "
+        "set REDIS_URL=redis://HOST:6379/0 or run `stalwart redis start`"
+    )
+
+
+def connect(url: str | None = None) -> redis.Redis:
+    """A client for ``url`` (or ``redis_url()``); raises ConfigurationError if it does not answer."""
+    url = url or redis_url()
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+        client.ping()
+    except ValueError as err:
+        raise ConfigurationError(
+            f"the Redis URL {url!r} is malformed ({err}); use redis://HOST:PORT/DB"
+        ) from err
+    except redis.RedisError as err:
+        raise ConfigurationError(
+            f"Redis at {_redact_url(url)} does not answer ({err}); start it or fix REDIS_URL"
+        ) from err
+    return client
+
+
+def _redact_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user + ':' if user else ''}[redacted]@{host}"

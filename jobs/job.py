@@ -1,0 +1,94 @@
+"""``Job``: the base class every background job subclasses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from . import _keys, payload, registry
+from .connection import connect
+from .context import current_request_id, new_request_id
+from .handle import JobHandle
+from .options import validate_class
+
+# Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
+FAILED_JOB_TTL_S = 7 * 24 * 3600
+
+
+class Job:
+    """A unit of background work. Subclass it, set options, and define ``perform(self, **kwargs)``.
+
+    ``perform`` returns a JSON value (the job succeeded), returns ``Negative(...)``
+    (a business "no": also a success), or raises (a failure). Options are class
+    attributes, checked when the class is defined.
+    """
+
+    name: ClassVar[str] = "jobs.Job"
+    queue: ClassVar[str] = "default"
+    timeout_s: ClassVar[float] = 600
+    result_ttl_s: ClassVar[float] = 24 * 3600
+    retry_on: ClassVar[tuple[type[BaseException], ...] | Mapping[type[BaseException], Any]] = ()
+    ambiguous_on: ClassVar[tuple[type[BaseException], ...]] = ()
+    max_attempts: ClassVar[int] = 3
+    backoff: ClassVar[Any] = None
+    idempotent: ClassVar[bool] = False
+    remediation: ClassVar[str | None] = None
+    abstract: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = dict(vars(cls))
+        if "abstract" not in own:
+            cls.abstract = False
+        if "name" not in own:
+            cls.name = f"{cls.__module__}.{cls.__qualname__}"
+        validate_class(cls, own)
+        if not cls.abstract:
+            registry.register(cls)
+
+    def __init__(self, *, job_id: str, attempt: int = 1, request_id: str | None = None) -> None:
+        self.job_id = job_id
+        self.attempt = attempt
+        self.request_id = request_id
+
+    if TYPE_CHECKING:
+        # Typed loosely so that subclasses may declare the keyword arguments they take.
+        perform: Callable[..., Any]
+        describe: Callable[..., str]
+    else:
+
+        def perform(self, **kwargs: Any) -> Any:
+            """The work. Return a JSON value or a ``Negative``; raise when the work cannot be finished."""
+            raise NotImplementedError(f"{type(self).__name__} must define perform()")
+
+        perform.__isabstractmethod__ = True  # class definition refuses a subclass that keeps this one
+
+        def describe(self, **kwargs: Any) -> str:
+            """What is being attempted, for failure messages: override to name the customer or order."""
+            return f"running {self.name}"
+
+    @classmethod
+    def enqueue(cls, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
+        """Check the arguments, enqueue the job on ``cls.queue``, and return its handle.
+
+        Raises PayloadError (and enqueues nothing) when the arguments do not fit
+        ``perform`` or are not JSON. Uses ``REDIS_URL`` unless given ``connection``.
+        """
+        if cls.abstract:
+            raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
+        body = payload.build(cls, kwargs, current_request_id() or new_request_id())
+        connection = connection if connection is not None else connect()
+        queue = Queue(cls.queue, connection=connection, serializer=JSONSerializer)
+        rq_job = queue.enqueue_call(
+            func=_keys.ENTRY_POINT,
+            kwargs=body,
+            timeout=int(cls.timeout_s),
+            result_ttl=int(cls.result_ttl_s),
+            failure_ttl=FAILED_JOB_TTL_S,
+            description=cls.name,
+        )
+        return JobHandle(rq_job.id, cls.name, connection)

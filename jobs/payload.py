@@ -1,0 +1,131 @@
+"""Job payloads: JSON only, checked before anything is enqueued, decoded only through the registry.
+
+What RQ stores for a stalwart job is ``(ENTRY_POINT, None, [], payload)`` with::
+
+    payload = {"job": "<registered name>", "kwargs": {...}, "meta": {"request_id": ..., "enqueued_at": ...}}
+
+A worker never imports the function name RQ stores; it checks that it is
+``ENTRY_POINT`` and looks the job name up in the registry.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from . import _keys, registry
+from .errors import PayloadError, UnknownJobError
+
+if TYPE_CHECKING:
+    from .job import Job
+
+DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
+PAYLOAD_VERSION = 1
+
+
+def max_payload_bytes() -> int:
+    """The payload size limit: ``STALWART_MAX_PAYLOAD_BYTES`` or 512 KB."""
+    raw = os.environ.get("STALWART_MAX_PAYLOAD_BYTES")
+    return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_PAYLOAD_BYTES
+
+
+def build(job: type[Job], kwargs: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The payload for ``job(**kwargs)``; raises PayloadError naming the argument at fault."""
+    check_arguments(job, kwargs)
+    for argument, value in kwargs.items():
+        _check_json(job.name, argument, value)
+    payload = {
+        "job": job.name,
+        "kwargs": kwargs,
+        "meta": {
+            "v": PAYLOAD_VERSION,
+            "request_id": request_id,
+            "enqueued_at": datetime.now(timezone.utc).isoformat(),
+        },
+    }
+    size = len(json.dumps(payload).encode())
+    limit = max_payload_bytes()
+    if size > limit:
+        raise PayloadError(
+            job.name,
+            None,
+            f"has a payload of {size} bytes, over the {limit}-byte limit; store large data elsewhere "
+            "and pass its id (or raise STALWART_MAX_PAYLOAD_BYTES)",
+        )
+    return payload
+
+
+def check_arguments(job: type[Job], kwargs: dict[str, Any]) -> None:
+    """Raise PayloadError unless ``perform`` accepts exactly these keyword arguments."""
+    signature = inspect.signature(job.perform)
+    parameters = dict(list(signature.parameters.items())[1:])
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for argument in kwargs:
+        if argument not in parameters and not takes_any:
+            accepted = ", ".join(n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD)
+            raise PayloadError(
+                job.name, argument, f"is not accepted by perform() (it takes: {accepted or 'nothing'})"
+            )
+    for name, parameter in parameters.items():
+        required = parameter.default is parameter.empty and parameter.kind not in (
+            parameter.VAR_KEYWORD,
+            parameter.VAR_POSITIONAL,
+        )
+        if required and name not in kwargs:
+            raise PayloadError(job.name, name, "is required by perform() but was not given")
+
+
+def _check_json(job: str, argument: str, value: Any) -> None:
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise PayloadError(
+            job, argument, f"is not JSON-serialisable ({err}); pass plain data such as ids and strings"
+        ) from err
+    if json.loads(encoded) != value:
+        raise PayloadError(
+            job,
+            argument,
+            "would change on its way through JSON (a tuple, or a dict with non-string keys); "
+            "pass a list or a dict with string keys",
+        )
+
+
+class PoisonPayload(Exception):
+    """A payload that can never run: corrupt, unknown job, or arguments ``perform`` rejects."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A payload that passed every check: the class to run and its arguments."""
+
+    job: type[Job]
+    kwargs: dict[str, Any]
+    request_id: str | None
+
+
+def decode(func_name: Any, instance: Any, args: Any, payload: Any) -> Decoded:
+    """Turn RQ's stored call into a runnable job, or raise PoisonPayload saying why it cannot run."""
+    if func_name != _keys.ENTRY_POINT or instance is not None or args:
+        raise PoisonPayload(
+            f"the payload names the function {func_name!r}, not a stalwart job; it was not imported or run"
+        )
+    if not isinstance(payload, dict) or not isinstance(payload.get("kwargs"), dict):
+        raise PoisonPayload("the payload is not a stalwart job payload (no 'job' and 'kwargs')")
+    name = payload.get("job")
+    try:
+        job = registry.resolve(name) if isinstance(name, str) else registry.resolve(repr(name))
+    except UnknownJobError as err:
+        raise PoisonPayload(str(err)) from err
+    kwargs: dict[str, Any] = payload["kwargs"]
+    try:
+        check_arguments(job, kwargs)
+    except PayloadError as err:
+        raise PoisonPayload(str(err)) from err
+    meta = payload.get("meta")
+    request_id = meta.get("request_id") if isinstance(meta, dict) else None
+    return Decoded(job=job, kwargs=kwargs, request_id=request_id if isinstance(request_id, str) else None)
