@@ -222,8 +222,16 @@ def _payload_parts(job: SafeRQJob) -> tuple[str, dict[str, Any], str | None]:
     kwargs = payload.get("kwargs")
     meta = payload.get("meta")
     request_id = meta.get("request_id") if isinstance(meta, Mapping) else None
+    if not isinstance(name, str):
+        # Not our payload: name the function it claims (RQ's description would show its arguments).
+        func = job.func_name
+        name = (
+            func
+            if isinstance(func, str) and func not in (_keys.ENTRY_POINT, "<undecodable>")
+            else "<unknown>"
+        )
     return (
-        name if isinstance(name, str) else (job.description or "<unknown>"),
+        name,
         dict(kwargs) if isinstance(kwargs, Mapping) else {},
         request_id if isinstance(request_id, str) else None,
     )

@@ -134,27 +134,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="run jobs in the worker process (faster; no isolation from crashing jobs)",
     )
     worker.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    worker.set_defaults(run=_cmd_worker)
+    worker.set_defaults(parser=worker, run=_cmd_worker)
 
     server = commands.add_parser("redis", help="manage the embedded Redis server")
     server.add_argument("action", choices=["start", "stop", "url"])
-    server.set_defaults(run=_cmd_redis)
+    server.set_defaults(parser=server, run=_cmd_redis)
 
     dlq = commands.add_parser("dlq", help="look at the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
     dlq_list = dlq_commands.add_parser("list", help="list dead-letter entries, newest first")
     dlq_list.add_argument("--limit", type=int, default=None)
     dlq_list.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
-    dlq_list.set_defaults(run=_cmd_dlq)
+    dlq_list.set_defaults(parser=dlq_list, run=_cmd_dlq)
 
     demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
-    demo.set_defaults(run=_cmd_demo)
+    demo.set_defaults(parser=demo, run=_cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``stalwart`` console script."""
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        # Reported by the sub-command's parser, so the hint names that command's --help.
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args)
     except JobsError as err:

@@ -64,6 +64,7 @@ class EmbeddedRedis:
     def __init__(self, directory: Path | str | None = None) -> None:
         self.directory = Path(directory).resolve() if directory is not None else home()
         self.port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -133,6 +134,7 @@ class EmbeddedRedis:
                         f"embedded Redis did not start on port {self.port}; see {log}: {tail.strip()}"
                     ) from err
                 time.sleep(0.05)
+        self._process = process
         (self.directory / _URL_FILE).write_text(self.url + "\n")
         return self.url
 
@@ -146,7 +148,15 @@ class EmbeddedRedis:
         # SHUTDOWN closes the connection as the server exits; that is the success case.
         with contextlib.suppress(redis.ConnectionError):
             redis.Redis.from_url(url).shutdown(nosave=False)
-        if pid is not None:
+        if self._process is not None:
+            # Ours: reap it, or it lingers as a zombie that still looks alive.
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        elif pid is not None:
             _wait_for_exit(pid)
         (self.directory / _URL_FILE).unlink(missing_ok=True)
         return True

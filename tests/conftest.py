@@ -1,0 +1,53 @@
+"""Fixtures: one real Redis server (the embedded binary) for the session, flushed per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import redis
+
+from jobs.embedded import EmbeddedRedis
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A real, empty Redis; REDIS_URL points at it for code and subprocesses."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    return redis_server.url
+
+
+@pytest.fixture
+def connection(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fake() -> redis.Redis:
+    """An in-memory Redis for unit tests whose behaviour does not depend on a server."""
+    return fakeredis.FakeRedis()
+
+
+@pytest.fixture
+def subprocess_env(redis_url: str) -> dict[str, str]:
+    """Environment for a `stalwart` subprocess: the test Redis, and this checkout importable."""
+    env = dict(os.environ)
+    env["REDIS_URL"] = redis_url
+    env["PYTHONPATH"] = str(REPO)
+    return env

@@ -1,0 +1,142 @@
+"""The `stalwart` command, run as a user runs it: in a subprocess, against a real Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from jobs import DeadLetterQueue, Status, request_context
+from tests.conftest import REPO
+from tests.sample_jobs import Add, ChargeCard, SaveReport
+
+STALWART = [sys.executable, "-m", "jobs.cli"]
+
+
+def stalwart(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*STALWART, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_a_burst_worker_runs_the_queue_and_logs_a_json_line_per_job_start_and_end(
+    connection: redis.Redis, subprocess_env: dict[str, str]
+) -> None:
+    with request_context("req-cli"):
+        ok = Add.enqueue(connection=connection, a=20, b=22)
+        declined = ChargeCard.enqueue(
+            connection=connection, customer_id=7, card="declined", api_token="tok-SECRET"
+        )
+        failed = SaveReport.enqueue(connection=connection, month="2026-09")
+
+    run = stalwart(
+        "worker",
+        "--import",
+        "tests.sample_jobs",
+        "--queue",
+        "default",
+        "--queue",
+        "billing",
+        "--burst",
+        env=subprocess_env,
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert (ok.result(), declined.status(), failed.status()) == (42, Status.NEGATIVE, Status.DEAD_LETTERED)
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON
+    job_lines = [line for line in lines if line.get("logger") == "stalwart.worker"]
+    assert [(line["job"], line["outcome"]) for line in job_lines] == [
+        ("tests.Add", "started"),
+        ("tests.Add", "succeeded"),
+        ("tests.SaveReport", "started"),
+        ("tests.SaveReport", "dead_lettered"),
+        ("tests.ChargeCard", "started"),
+        ("tests.ChargeCard", "negative"),
+    ]
+    for line in job_lines:
+        assert {
+            "ts",
+            "level",
+            "pid",
+            "host",
+            "request_id",
+            "job_id",
+            "job",
+            "attempt",
+            "outcome",
+            "duration_ms",
+        } <= set(line)
+        assert (line["request_id"], line["attempt"]) == ("req-cli", 1)
+    assert [line["level"] for line in job_lines if line["outcome"] == "negative"] == ["info"]
+    assert "tok-SECRET" not in run.stderr  # the secret argument is in no log line, RQ's included
+    assert "2026-09" in run.stderr  # (the failure message names what was attempted)
+
+
+def test_an_unknown_option_is_one_line_and_a_non_zero_exit(subprocess_env: dict[str, str]) -> None:
+    run = stalwart("worker", "--import", "tests.sample_jobs", "--bogus", env=subprocess_env)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "stalwart worker: error: unrecognized arguments: --bogus; see `stalwart worker --help`"
+    ]
+
+
+def test_importing_a_missing_module_is_one_line_and_a_non_zero_exit(subprocess_env: dict[str, str]) -> None:
+    run = stalwart("worker", "--import", "no_such_module", "--burst", env=subprocess_env)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        "stalwart: cannot import 'no_such_module' (ModuleNotFoundError: No module named 'no_such_module'); "
+        "check the module name and that its folder is the current directory or on PYTHONPATH"
+    ]
+
+
+def test_a_redis_that_does_not_answer_is_one_line_and_a_non_zero_exit(subprocess_env: dict[str, str]) -> None:
+    env = {**subprocess_env, "REDIS_URL": "redis://user:hunter2@127.0.0.1:1/0"}
+    run = stalwart("worker", "--import", "tests.sample_jobs", "--burst", env=env)
+    assert run.returncode == 1
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("stalwart: Redis at redis://user:[redacted]@127.0.0.1:1/0 does not answer (")
+    assert line.endswith("; start it or fix REDIS_URL")
+
+
+def test_dlq_list_json_prints_one_redacted_object_per_entry(
+    connection: redis.Redis, subprocess_env: dict[str, str]
+) -> None:
+    from jobs import Worker
+
+    handle = SaveReport.enqueue(connection=connection, month="2026-08")
+    Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
+
+    run = stalwart("dlq", "list", "--json", env=subprocess_env)
+
+    assert run.returncode == 0, run.stderr
+    (entry,) = [json.loads(line) for line in run.stdout.splitlines()]
+    assert (entry["id"], entry["classification"], entry["kwargs"]) == (
+        handle.id,
+        "non_retryable",
+        {"month": "2026-08"},
+    )
+    assert len(DeadLetterQueue(connection)) == 1
+
+
+def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env.update(STALWART_HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
+
+    worker = stalwart("worker", "--import", "tests.sample_jobs", "--burst", env=env)
+    assert worker.returncode == 0, worker.stderr
+    assert worker.stderr.splitlines()[0].startswith(
+        "stalwart: REDIS_URL is not set; using embedded Redis at redis://"
+    )
+
+    url = stalwart("redis", "url", env=env)
+    assert url.returncode == 0 and url.stdout.startswith("redis://127.0.0.1:")
+    assert redis.Redis.from_url(url.stdout.strip()).config_get("appendonly") == {"appendonly": "yes"}
+
+    assert stalwart("redis", "stop", env=env).stdout == "stopped\n"
+    gone = stalwart("redis", "url", env=env)
+    assert gone.returncode == 1
+    assert "no embedded Redis is running" in gone.stderr

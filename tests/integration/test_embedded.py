@@ -1,0 +1,37 @@
+"""The embedded Redis: a real server that keeps its data across a restart (AOF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from jobs import EmbeddedRedis
+from tests.sample_jobs import Add
+
+
+def test_a_restart_loses_no_enqueued_job(tmp_path: Path) -> None:
+    server = EmbeddedRedis(tmp_path)
+    url = server.start()
+    try:
+        connection = redis.Redis.from_url(url)
+        handle = Add.enqueue(connection=connection, a=1, b=2)
+        connection.close()
+        assert server.stop() is True
+
+        server.start()
+        connection = redis.Redis.from_url(server.url)
+        assert connection.lrange("rq:queue:default", 0, -1) == [handle.id.encode()]
+        assert connection.hget(f"rq:job:{handle.id}", "description") == b"tests.Add"
+    finally:
+        server.stop()
+
+
+def test_a_second_start_adopts_the_running_server(tmp_path: Path) -> None:
+    first = EmbeddedRedis(tmp_path)
+    url = first.start()
+    try:
+        assert EmbeddedRedis(tmp_path).start() == url
+    finally:
+        first.stop()
+    assert EmbeddedRedis(tmp_path).running_url() is None
