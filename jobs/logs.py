@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
 
@@ -66,7 +66,10 @@ class JsonFormatter(logging.Formatter):
         }
         context = _current.get()
         if context is not None:
-            line.update(asdict(context))
+            line["request_id"] = context.request_id
+            line["job_id"] = context.job_id
+            line["job"] = context.job
+            line["attempt"] = context.attempt
         for field in (*JOB_FIELDS, *EXTRA_FIELDS):
             if field in record.__dict__:
                 line[field] = record.__dict__[field]

@@ -10,6 +10,7 @@ A worker never imports the function name RQ stores; it checks that it is
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import os
@@ -59,10 +60,15 @@ def build(job: type[Job], kwargs: dict[str, Any], request_id: str) -> dict[str, 
     return payload
 
 
+@functools.lru_cache(maxsize=1024)
+def _parameters(perform: Any) -> dict[str, inspect.Parameter]:
+    # Cached per function: a worker checks every payload against the same few signatures.
+    return dict(list(inspect.signature(perform).parameters.items())[1:])
+
+
 def check_arguments(job: type[Job], kwargs: dict[str, Any]) -> None:
     """Raise PayloadError unless ``perform`` accepts exactly these keyword arguments."""
-    signature = inspect.signature(job.perform)
-    parameters = dict(list(signature.parameters.items())[1:])
+    parameters = _parameters(job.perform)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     for argument in kwargs:
         if argument not in parameters and not takes_any:

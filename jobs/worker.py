@@ -9,6 +9,7 @@ without which retried and scheduled jobs would wait forever.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -23,6 +24,7 @@ from .connection import connect
 from .errors import ConfigurationError
 
 Mode = Literal["fork", "inprocess"]
+log = logging.getLogger("stalwart.worker")
 _MAX_BURST_WAIT_S = 1.0
 
 
@@ -73,6 +75,19 @@ class Worker:
             log_job_description=True,
         )
 
+    def _announce(self, burst: bool) -> None:
+        # Our start and end lines describe every job; RQ's own per-job INFO lines
+        # (dequeued, "Job OK", "Successfully completed") would triple them, so RQ's
+        # worker logs warnings and errors only.
+        logging.getLogger("rq.worker").setLevel(logging.WARNING)
+        log.info(
+            "worker started: queues %s, mode %s%s",
+            ", ".join(q.name for q in self.queues),
+            self.mode,
+            ", burst" if burst else "",
+            extra={"queue": [q.name for q in self.queues]},
+        )
+
     def work(self, burst: bool = False) -> None:
         """Run jobs until stopped (SIGTERM/SIGINT finish the current job first).
 
@@ -80,6 +95,7 @@ class Worker:
         jobs scheduled for later are waited for, so a script can drain a queue
         whose jobs retry.
         """
+        self._announce(burst)
         if not burst:
             self._rq_worker().work(with_scheduler=True, logging_level=None)
             return
