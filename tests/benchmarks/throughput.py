@@ -48,8 +48,9 @@ def _commands(connection: redis.Redis) -> int:
     return sum(int(v["calls"]) for k, v in stats.items() if k != "cmdstat_info")
 
 
-def _drain(connection: redis.Redis, enqueue: Callable[[int], None], drain: Callable[[], None], n: int,
-           tally: Tally) -> None:
+def _drain(
+    connection: redis.Redis, enqueue: Callable[[int], None], drain: Callable[[], None], n: int, tally: Tally
+) -> None:
     connection.flushdb()
     for i in range(n):
         enqueue(i)
@@ -117,7 +118,7 @@ def report(tallies: dict[str, Tally]) -> str:
     for base, ours in pairs:
         b, o = tallies[base], tallies[ours]
         ratios = sorted(x / y for x, y in zip(o.samples, b.samples, strict=True))
-        spread = f"{ratios[0]:.2f} – {ratios[-1]:.2f} (median {statistics.median(ratios):.2f})"
+        spread = f"{ratios[0]:.2f} to {ratios[-1]:.2f} (median {statistics.median(ratios):.2f})"
         lines.append(f"| {base} | {b.jobs} | {b.rate:.1f} | {b.commands_per_job:.1f} | | |")
         lines.append(
             f"| {ours} | {o.jobs} | {o.rate:.1f} | {o.commands_per_job:.1f} | {o.rate / b.rate:.2f} | {spread} |"
@@ -126,7 +127,9 @@ def report(tallies: dict[str, Tally]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per worker kind (default 2000)")
     parser.add_argument("--rounds", type=int, default=8, help="interleaved rounds (default 8)")
     args = parser.parse_args()
