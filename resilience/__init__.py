@@ -5,6 +5,31 @@ Nothing here imports ``jobs`` or ``rq``: these pieces work in any Python code.
 
 from __future__ import annotations
 
+from .backoff import Backoff, Exponential, Fixed, Linear
+from .classify import Kind, ambiguous, classify, transient
+from .context import attempting
+from .errors import OperationFailed, PolicyError, ResilienceError
+from .policy import RetryPolicy
 from .redaction import REDACTED, is_secret_name, redact
+from .retry import retry_call, retrying
 
-__all__ = ["REDACTED", "is_secret_name", "redact"]
+__all__ = [
+    "REDACTED",
+    "Backoff",
+    "Exponential",
+    "Fixed",
+    "Kind",
+    "Linear",
+    "OperationFailed",
+    "PolicyError",
+    "ResilienceError",
+    "RetryPolicy",
+    "ambiguous",
+    "attempting",
+    "classify",
+    "is_secret_name",
+    "redact",
+    "retry_call",
+    "retrying",
+    "transient",
+]
