@@ -48,7 +48,9 @@ def test_a_burst_worker_runs_the_queue_and_logs_a_json_line_per_job_start_and_en
     assert run.returncode == 0, run.stderr
     assert (ok.result(), declined.status(), failed.status()) == (42, Status.NEGATIVE, Status.DEAD_LETTERED)
     lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON
-    job_lines = [line for line in lines if line.get("logger") == "stalwart.worker"]
+    worker_lines = [line for line in lines if line.get("logger") == "stalwart.worker"]
+    assert worker_lines[0]["msg"] == "worker started: queues default, billing, mode fork, burst"
+    job_lines = [line for line in worker_lines if "job_id" in line]
     assert [(line["job"], line["outcome"]) for line in job_lines] == [
         ("tests.Add", "started"),
         ("tests.Add", "succeeded"),
