@@ -15,6 +15,7 @@ DEAD_LETTER_INDEX = PREFIX + "dlq:index"
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
+FIELD_HISTORY = "stalwart_history"
 
 # The one function name every stalwart job carries in RQ's payload. Workers
 # compare against it and never import it: a payload naming anything else is poison.

@@ -15,9 +15,12 @@ must not do is decide what a job is or what its ending means, so:
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from redis.client import Pipeline
@@ -42,6 +45,10 @@ from .payload import PoisonPayload, decode
 log = logging.getLogger("stalwart.worker")
 
 
+def _field(raw_data: Mapping[Any, Any], name: str) -> Any:
+    return raw_data.get(name.encode(), raw_data.get(name))
+
+
 def _refuse(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("stalwart jobs run only inside a stalwart worker")
 
@@ -51,6 +58,7 @@ class SafeRQJob(RQJob):
 
     decode_error: str | None = None
     previous_attempts: int = 0
+    history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
 
     def _deserialize_data(self) -> None:
         # A corrupt payload is recorded rather than raised, so the worker can dead-letter it as poison.
@@ -63,8 +71,10 @@ class SafeRQJob(RQJob):
     def restore(self, raw_data: Any) -> Any:
         """Load RQ's fields, and the attempts already made, from the job hash."""
         result = super().restore(raw_data)
-        raw = raw_data.get(_keys.FIELD_ATTEMPT.encode()) or raw_data.get(_keys.FIELD_ATTEMPT)
+        raw = _field(raw_data, _keys.FIELD_ATTEMPT)
         self.previous_attempts = int(raw) if raw else 0
+        raw = _field(raw_data, _keys.FIELD_HISTORY)
+        self.history = json.loads(raw) if raw else []
         return result
 
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
@@ -101,6 +111,7 @@ class _Bookkeeping:
     name: str
     death_penalty_class: Any
     prepare_job_execution: Callable[..., None]
+    increment_failed_job_count: Callable[..., None]
     handle_execution_ended: Callable[..., None]
     _finalize_success: Callable[..., None]
 
@@ -118,6 +129,9 @@ class _Bookkeeping:
             log.exception("could not run job %s", job.id, extra={"job_id": job.id})
             outcome = _framework_failure(job, attempt, err)
         self._outcome = outcome
+        if outcome.status is Status.SCHEDULED:
+            self._reschedule(job, queue, execution, outcome)
+            return False
         if outcome.status is not Status.DEAD_LETTERED:
             self._finalize_success(job, queue, execution, outcome.stored_result)
             return True
@@ -126,6 +140,19 @@ class _Bookkeeping:
         self.handle_execution_ended(job, queue, job.failure_callback_timeout)
         self.handle_job_failure(job, queue, exc_string=outcome.message or "", execution=execution)
         return False
+
+    def _reschedule(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> None:
+        """Put the job in RQ's scheduled registry, due after the backoff; the worker never sleeps on it."""
+        job._status = JobStatus.SCHEDULED
+        self.handle_execution_ended(job, queue, job.failure_callback_timeout)
+        # RQ keeps whole seconds and truncates; round up so a retry never runs before its backoff.
+        due = datetime.fromtimestamp(math.ceil(now().timestamp() + (outcome.retry_in_s or 0)), timezone.utc)
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
+            queue.scheduled_job_registry.schedule(job, due, pipeline=pipeline)
+            self.increment_failed_job_count(pipeline)
+            pipeline.execute()
 
     def _run(self, job: SafeRQJob, attempt: int) -> Outcome:
         try:
@@ -139,7 +166,7 @@ class _Bookkeeping:
                 with self.death_penalty_class(
                     job.timeout or decoded.job.timeout_s, JobTimeoutException, job_id=job.id
                 ):
-                    outcome = execution.run(decoded, job.id, attempt)
+                    outcome = execution.run(decoded, job.id, attempt, job.history)
             except JobTimeoutException as err:
                 # The alarm fired between perform() returning and the timer being cancelled.
                 outcome = _framework_failure(job, attempt, err, job_name=decoded.job.name)
@@ -176,11 +203,20 @@ class _Bookkeeping:
         super().cleanup_execution(job, pipeline, execution)  # type: ignore[misc]
         if self._entry is not None and self._entry.id == job.id:
             DeadLetterQueue(self.connection).add(self._entry, pipeline=pipeline)
-            pipeline.hset(job.key, _keys.FIELD_OUTCOME, Status.DEAD_LETTERED.value)
+            pipeline.hset(
+                job.key,
+                mapping={
+                    _keys.FIELD_OUTCOME: Status.DEAD_LETTERED.value,
+                    _keys.FIELD_HISTORY: json.dumps(self._entry.history),
+                },
+            )
             pipeline.expire(job.key, FAILED_JOB_TTL_S)
             self._entry = None
         elif self._outcome is not None and self._outcome.job_id == job.id:
-            pipeline.hset(job.key, _keys.FIELD_OUTCOME, self._outcome.status.value)
+            fields: dict[Any, Any] = {_keys.FIELD_OUTCOME: self._outcome.status.value}
+            if self._outcome.status is Status.SCHEDULED:
+                fields[_keys.FIELD_HISTORY] = json.dumps(self._outcome.history)
+            pipeline.hset(job.key, mapping=fields)
         self._outcome = None
 
     def handle_exception(self, job: RQJob, *exc_info: Any) -> None:
@@ -208,6 +244,14 @@ def _log_end(outcome: Outcome) -> None:
 
         extra.update(reason=outcome.negative.reason, details=redact(outcome.negative.details))
         log.info("job ended: negative (%s)", outcome.negative.reason, extra=extra)
+    elif outcome.status is Status.SCHEDULED:
+        extra.update(
+            outcome="retrying",
+            classification=str(outcome.kind),
+            error_type=outcome.error_type,
+            retry_in_s=outcome.retry_in_s,
+        )
+        log.warning("job attempt failed, will retry: %s", outcome.message, extra=extra)
     elif outcome.status is Status.DEAD_LETTERED:
         extra.update(classification=str(outcome.classification), error_type=outcome.error_type)
         log.error("job ended: %s", outcome.message, extra=extra)
@@ -220,8 +264,8 @@ def _payload_parts(job: SafeRQJob) -> tuple[str, dict[str, Any], str | None]:
     payload = job.kwargs if isinstance(job.kwargs, Mapping) else {}
     name = payload.get("job")
     kwargs = payload.get("kwargs")
-    meta = payload.get("meta")
-    request_id = meta.get("request_id") if isinstance(meta, Mapping) else None
+    meta = _meta(job)
+    request_id = meta.get("request_id")
     if not isinstance(name, str):
         # Not our payload: name the function it claims (RQ's description would show its arguments).
         func = job.func_name
@@ -235,6 +279,12 @@ def _payload_parts(job: SafeRQJob) -> tuple[str, dict[str, Any], str | None]:
         dict(kwargs) if isinstance(kwargs, Mapping) else {},
         request_id if isinstance(request_id, str) else None,
     )
+
+
+def _meta(job: SafeRQJob) -> Mapping[str, Any]:
+    payload = job.kwargs if isinstance(job.kwargs, Mapping) else {}
+    meta = payload.get("meta")
+    return meta if isinstance(meta, Mapping) else {}
 
 
 def _poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
@@ -275,18 +325,21 @@ def _framework_failure(
 def _entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
     _, kwargs, request_id = _payload_parts(job)
     failed_at = execution.now_iso()
-    history = [record.to_json() for record in outcome.history] or [
-        AttemptRecord(
-            outcome.attempt,
-            failed_at,
-            failed_at,
-            HOST,
-            os.getpid(),
-            str(outcome.classification),
-            outcome.error_type,
-            outcome.error_message,
-        ).to_json()
-    ]
+    history = list(outcome.history)
+    if not history or history[-1].get("number") != outcome.attempt:
+        # Poison and abandoned jobs never ran perform() here: record the attempt they ended.
+        history.append(
+            AttemptRecord(
+                outcome.attempt,
+                failed_at,
+                failed_at,
+                HOST,
+                os.getpid(),
+                str(outcome.classification),
+                outcome.error_type,
+                outcome.error_message,
+            ).to_json()
+        )
     raw = None
     if outcome.classification is Classification.POISON:
         raw = repr(job.data[:2000]) if job.decode_error else f"{job.func_name!r}"
@@ -301,9 +354,10 @@ def _entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
         message=outcome.message or "",
         attempts=outcome.attempt,
         request_id=request_id,
-        first_failed_at=failed_at,
+        first_failed_at=str(history[0].get("ended_at") or failed_at),
         last_failed_at=failed_at,
         history=history,
+        idempotency_key=_meta(job).get("idempotency_key"),
         raw_payload=raw,
     )
 

@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from resilience import Kind
+
 from .logs import HOST
 from .outcome import Classification, Negative, Status
 from .payload import Decoded
+from .retries import decide
 
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One attempt of a job, as kept in its history."""
+    """One failed attempt of a job, as kept in its history."""
 
     number: int
     started_at: str
@@ -32,6 +35,7 @@ class AttemptRecord:
     error_type: str | None = None
     error_message: str | None = None
     traceback: str | None = None
+    budget: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as stored in Redis."""
@@ -40,7 +44,7 @@ class AttemptRecord:
 
 @dataclass
 class Outcome:
-    """What one attempt ended as."""
+    """What one attempt ended as: succeeded, negative, rescheduled (``SCHEDULED``) or dead-lettered."""
 
     status: Status
     job: str
@@ -51,10 +55,12 @@ class Outcome:
     value: Any = None
     negative: Negative | None = None
     classification: Classification | None = None
+    kind: Kind | None = None
+    retry_in_s: float | None = None
     error_type: str | None = None
     error_message: str | None = None
     message: str | None = None
-    history: list[AttemptRecord] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def stored_result(self) -> Any:
@@ -67,10 +73,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def run(decoded: Decoded, job_id: str, attempt: int) -> Outcome:
-    """Call ``perform`` once and classify what happened; never raises for the job's own errors."""
+def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any]]) -> Outcome:
+    """Call ``perform`` once and decide what its ending means; never raises for the job's own errors.
+
+    ``history`` holds the records of the job's earlier failed attempts; the
+    returned outcome's history has this attempt's record added when it failed.
+    """
     job_cls = decoded.job
-    instance = job_cls(job_id=job_id, attempt=attempt, request_id=decoded.request_id)
+    instance = job_cls(
+        job_id=job_id, attempt=attempt, request_id=decoded.request_id, idempotency_key=decoded.idempotency_key
+    )
     started_at = now_iso()
     start = time.perf_counter()
 
@@ -80,8 +92,9 @@ def run(decoded: Decoded, job_id: str, attempt: int) -> Outcome:
             job=job_cls.name,
             job_id=job_id,
             attempt=attempt,
-            max_attempts=1,
+            max_attempts=attempt,
             duration_ms=round((time.perf_counter() - start) * 1000, 3),
+            history=list(history),
             **fields,
         )
 
@@ -93,8 +106,21 @@ def run(decoded: Decoded, job_id: str, attempt: int) -> Outcome:
         _check_json(value, "a result that is not JSON")
         return finish(Status.SUCCEEDED, value=value)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the job's own failure, recorded whole
-        outcome = finish(Status.DEAD_LETTERED, classification=Classification.NON_RETRYABLE)
-        record_failure(outcome, error, started_at, describe(instance, decoded.kwargs), job_cls.remediation)
+        decision = decide(job_cls.budgets, error, history, attempt)
+        outcome = finish(Status.SCHEDULED if decision.retry else Status.DEAD_LETTERED)
+        outcome.kind = decision.kind
+        outcome.retry_in_s = None if decision.retry_in_s is None else round(decision.retry_in_s, 3)
+        outcome.classification = decision.classification
+        outcome.max_attempts = max(attempt, attempt - decision.failures + decision.allowed)
+        record_failure(
+            outcome,
+            error,
+            started_at,
+            describe(instance, decoded.kwargs),
+            job_cls.remediation,
+            explanation=decision.explanation,
+            budget=decision.budget or None,
+        )
         return outcome
 
 
@@ -125,11 +151,15 @@ def record_failure(
     started_at: str,
     attempting: str,
     remediation: str | None,
+    *,
+    explanation: str = "",
+    budget: str | None = None,
 ) -> None:
-    """Fill ``outcome`` with the error, its rendered message and the attempt record."""
+    """Fill ``outcome`` with the error, its rendered message and this attempt's record."""
     outcome.error_type = type(error).__name__
     outcome.error_message = str(error)
-    outcome.message = render_failure(outcome, attempting, error, remediation)
+    outcome.message = render_failure(outcome, attempting, error, remediation, explanation)
+    ended = "retrying" if outcome.status is Status.SCHEDULED else str(outcome.classification)
     outcome.history.append(
         AttemptRecord(
             number=outcome.attempt,
@@ -137,15 +167,18 @@ def record_failure(
             ended_at=now_iso(),
             host=HOST,
             pid=os.getpid(),
-            outcome=str(outcome.classification),
+            outcome=ended,
             error_type=outcome.error_type,
             error_message=outcome.error_message,
             traceback="".join(traceback.format_exception(error)),
-        )
+            budget=budget,
+        ).to_json()
     )
 
 
-def render_failure(outcome: Outcome, attempting: str, error: BaseException, remediation: str | None) -> str:
+def render_failure(
+    outcome: Outcome, attempting: str, error: BaseException, remediation: str | None, explanation: str = ""
+) -> str:
     """One paragraph a person can act on: what, for whom, which attempt, what went wrong, what to do."""
     causes: list[str] = []
     cause = error.__cause__ or error.__context__
@@ -153,8 +186,11 @@ def render_failure(outcome: Outcome, attempting: str, error: BaseException, reme
         causes.append(f"{type(cause).__name__}: {cause}")
         cause = cause.__cause__ or cause.__context__
     chain = "".join(f" (caused by {c})" for c in causes)
-    todo = remediation or "Fix the cause, then replay the job from the dead-letter queue."
-    return (
+    head = (
         f"{outcome.job} (job {outcome.job_id}, attempt {outcome.attempt}/{outcome.max_attempts}) "
-        f"failed while {attempting}: {type(error).__name__}: {error}{chain}. Remediation: {todo}"
+        f"failed while {attempting}: {type(error).__name__}: {error}{chain}."
     )
+    if outcome.retry_in_s is not None:
+        return f"{head} Retrying in {outcome.retry_in_s:.1f} s ({outcome.kind} error)."
+    todo = remediation or "Fix the cause, then replay the job from the dead-letter queue."
+    return f"{head} {explanation + ' ' if explanation else ''}Remediation: {todo}"

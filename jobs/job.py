@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -14,6 +16,7 @@ from .connection import connect
 from .context import current_request_id, new_request_id
 from .handle import JobHandle
 from .options import validate_class
+from .retries import Budgets, compile_budgets
 
 # Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
 FAILED_JOB_TTL_S = 7 * 24 * 3600
@@ -39,6 +42,8 @@ class Job:
     remediation: ClassVar[str | None] = None
     abstract: ClassVar[bool] = True
 
+    budgets: ClassVar[Budgets]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         own = dict(vars(cls))
@@ -47,13 +52,36 @@ class Job:
         if "name" not in own:
             cls.name = f"{cls.__module__}.{cls.__qualname__}"
         validate_class(cls, own)
+        cls.budgets = compile_budgets(
+            cls.retry_on, cls.ambiguous_on, cls.max_attempts, cls.backoff, cls.idempotent
+        )
         if not cls.abstract:
             registry.register(cls)
 
-    def __init__(self, *, job_id: str, attempt: int = 1, request_id: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        attempt: int = 1,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.request_id = request_id
+        self.idempotency_key = idempotency_key or ""
+
+    @classmethod
+    def idempotency_key_for(cls, **kwargs: Any) -> str:
+        """The key a third party can deduplicate this job's side effect by.
+
+        Computed once, at enqueue, and kept with the job: every retry (and every
+        replay) of one enqueued job sees the same key. By default it is derived
+        from the job name and its arguments, so enqueueing the very same job twice
+        gives the same key too; override to include what makes two runs distinct.
+        """
+        canonical = json.dumps([cls.name, kwargs], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
     if TYPE_CHECKING:
         # Typed loosely so that subclasses may declare the keyword arguments they take.

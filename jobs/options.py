@@ -12,6 +12,8 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from resilience import Backoff, RetryPolicy
+
 from .errors import JobDefinitionError
 
 # Parameters of ``perform`` that would collide with ``enqueue``'s own keywords.
@@ -64,7 +66,7 @@ def _check_retry_on(value: object) -> str | None:
             if not _is_exception_type(key):
                 return f"keys must be exception classes, got {key!r}"
             if isinstance(budget, bool) or not (
-                (isinstance(budget, int) and budget >= 1) or hasattr(budget, "attempts")
+                (isinstance(budget, int) and budget >= 1) or isinstance(budget, RetryPolicy)
             ):
                 return (
                     f"the budget for {key.__name__} must be a whole number of attempts >= 1 or a "
@@ -93,7 +95,7 @@ def _check_optional_str(option: str) -> Callable[[object], str | None]:
 
 
 def _check_backoff(value: object) -> str | None:
-    if value is not None and not callable(value):
+    if value is not None and not isinstance(value, Backoff):
         return "must be a backoff strategy such as resilience.Exponential(base=2.0, cap=600)"
     return None
 
@@ -113,7 +115,7 @@ OPTIONS: dict[str, Callable[[object], str | None]] = {
 }
 
 # Methods a subclass may define; listed so a misspelt one is caught like an option.
-METHODS = frozenset({"perform", "describe"})
+METHODS = frozenset({"perform", "describe", "idempotency_key_for", "on_dead_letter"})
 
 
 def validate_class(cls: type, own: Mapping[str, Any]) -> None:

@@ -45,6 +45,7 @@ def build(job: type[Job], kwargs: dict[str, Any], request_id: str) -> dict[str, 
         "meta": {
             "v": PAYLOAD_VERSION,
             "request_id": request_id,
+            "idempotency_key": job.idempotency_key_for(**kwargs),
             "enqueued_at": datetime.now(timezone.utc).isoformat(),
         },
     }
@@ -112,6 +113,7 @@ class Decoded:
     job: type[Job]
     kwargs: dict[str, Any]
     request_id: str | None
+    idempotency_key: str
 
 
 def decode(func_name: Any, instance: Any, args: Any, payload: Any) -> Decoded:
@@ -132,6 +134,13 @@ def decode(func_name: Any, instance: Any, args: Any, payload: Any) -> Decoded:
         check_arguments(job, kwargs)
     except PayloadError as err:
         raise PoisonPayload(str(err)) from err
-    meta = payload.get("meta")
-    request_id = meta.get("request_id") if isinstance(meta, dict) else None
-    return Decoded(job=job, kwargs=kwargs, request_id=request_id if isinstance(request_id, str) else None)
+    raw_meta = payload.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    request_id = meta.get("request_id")
+    key = meta.get("idempotency_key")
+    return Decoded(
+        job=job,
+        kwargs=kwargs,
+        request_id=request_id if isinstance(request_id, str) else None,
+        idempotency_key=key if isinstance(key, str) and key else job.idempotency_key_for(**kwargs),
+    )

@@ -9,6 +9,8 @@ from typing import Any
 
 from jobs import Job, Negative
 from jobs.context import current_request_id
+from resilience import Exponential, Fixed, RetryPolicy, attempting, transient
+from tests.gateway import Gateway, GatewayRefused, GatewayTimeout, Mailer, RateLimited
 
 
 class Add(Job):
@@ -85,3 +87,93 @@ class RecordsRequestId(Job):
     def perform(self, spawn_child: bool = False) -> dict[str, Any]:
         child = RecordsRequestId.enqueue(spawn_child=False).id if spawn_child else None
         return {"request_id": self.request_id, "current": current_request_id(), "child": child}
+
+
+# Jobs against the payment gateway simulator (tests/gateway.py), for retry behaviour.
+
+NO_WAIT = Fixed(0)
+
+
+class ChargeFee(Job):
+    """Not idempotent: it does not pass its key to the gateway."""
+
+    name = "tests.ChargeFee"
+    retry_on = (GatewayRefused,)
+    ambiguous_on = (GatewayTimeout,)
+    max_attempts = 3
+    backoff = NO_WAIT
+    remediation = "Check the gateway's status page, then replay."
+
+    def describe(self, customer_id: int) -> str:
+        return f"charging customer {customer_id} the monthly fee"
+
+    def perform(self, customer_id: int) -> str | Negative:
+        result = Gateway().charge(customer_id, 1000)
+        if result.declined:
+            return Negative("card_declined", customer_id=customer_id, code=result.code)
+        return str(result.authorization_code)
+
+
+class ChargeFeeIdempotently(ChargeFee):
+    """Passes its idempotency key, so a timeout can be retried safely."""
+
+    name = "tests.ChargeFeeIdempotently"
+    idempotent = True
+
+    def perform(self, customer_id: int) -> str | Negative:
+        result = Gateway().charge(customer_id, 1000, idempotency_key=self.idempotency_key)
+        return str(result.authorization_code)
+
+
+class ChargeOnBroadErrors(Job):
+    """Declares the base class ConnectionError: GatewayRefused and RateLimited are subclasses."""
+
+    name = "tests.ChargeOnBroadErrors"
+    retry_on = (ConnectionError,)
+    max_attempts = 4
+    backoff = NO_WAIT
+
+    def perform(self, customer_id: int) -> str:
+        return str(Gateway().charge(customer_id, 1000).authorization_code)
+
+
+class ChargeWithPerTypeBudgets(Job):
+    name = "tests.ChargeWithPerTypeBudgets"
+    retry_on = {GatewayRefused: 2, RateLimited: RetryPolicy(attempts=4, backoff=NO_WAIT)}  # noqa: RUF012
+    backoff = NO_WAIT
+
+    def perform(self, customer_id: int) -> str:
+        return str(Gateway().charge(customer_id, 1000).authorization_code)
+
+
+class ChargeWrappedInContext(Job):
+    name = "tests.ChargeWrappedInContext"
+    retry_on = (GatewayRefused,)
+    backoff = NO_WAIT
+
+    def perform(self, customer_id: int) -> str:
+        with attempting(f"charging customer {customer_id}", customer_id=customer_id):
+            return str(Gateway().charge(customer_id, 1000).authorization_code)
+
+
+class ChargeThenMail(Job):
+    """Declares nothing at class level: only the charge's ConnectionError is transient, scoped to its line."""
+
+    name = "tests.ChargeThenMail"
+    backoff = NO_WAIT
+
+    def perform(self, customer_id: int) -> str:
+        with transient(ConnectionError):
+            result = Gateway().charge(customer_id, 1000)
+        Mailer().send(customer_id, "receipt")  # a ConnectionError here must not charge again
+        return str(result.authorization_code)
+
+
+class ChargeWithRealBackoff(Job):
+    name = "tests.ChargeWithRealBackoff"
+    retry_on = (GatewayRefused,)
+    max_attempts = 3
+    backoff = Exponential(base=2, initial=0.6, cap=10)
+
+    def perform(self, customer_id: int) -> str:
+        return str(Gateway().charge(customer_id, 1000).authorization_code)

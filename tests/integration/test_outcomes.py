@@ -73,6 +73,7 @@ def test_a_raised_error_dead_letters_the_job_with_its_context(connection: redis.
     assert entry.message == (
         f"tests.SaveReport (job {handle.id}, attempt 1/1) failed while saving the 2026-10 report: "
         "RuntimeError: could not write report 2026-10 (caused by OSError: disk full). "
+        "Not retried: RuntimeError is not declared transient (retry_on) for this job. "
         "Remediation: Free some disk, then replay the job."
     )
     assert entry.status == "dead"

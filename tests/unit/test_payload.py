@@ -26,7 +26,8 @@ def test_the_stored_payload_is_json_naming_the_entry_point_and_the_job(fake: red
     assert (func_name, instance, args) == (_keys.ENTRY_POINT, None, [])
     assert payload["job"] == "tests.Add"
     assert payload["kwargs"] == {"a": 1, "b": 2}
-    assert set(payload["meta"]) == {"v", "request_id", "enqueued_at"}
+    assert set(payload["meta"]) == {"v", "request_id", "idempotency_key", "enqueued_at"}
+    assert payload["meta"]["idempotency_key"] == Add.idempotency_key_for(a=1, b=2)
     assert fake.hget(f"rq:job:{handle.id}", "description") == b"tests.Add"
 
 
