@@ -8,9 +8,16 @@ from __future__ import annotations
 
 PREFIX = "stalwart:"
 
-# Dead-letter queue: one hash per entry, and a sorted set of entry ids by time.
+# Dead-letter queue: one hash and one audit list per entry; sorted sets of entry
+# ids scored by the time of the last failure, for all entries and per filter value.
 DEAD_LETTER_ENTRY = PREFIX + "dlq:entry:"
+DEAD_LETTER_AUDIT = PREFIX + "dlq:audit:"
 DEAD_LETTER_INDEX = PREFIX + "dlq:index"
+DEAD_LETTER_BY_JOB = PREFIX + "dlq:job:"
+DEAD_LETTER_BY_ERROR = PREFIX + "dlq:error:"
+DEAD_LETTER_BY_CLASS = PREFIX + "dlq:class:"
+DEAD_LETTER_BY_STATUS = PREFIX + "dlq:status:"
+DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
 
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
@@ -25,3 +32,39 @@ ENTRY_POINT = "stalwart.run"
 def dead_letter_entry(entry_id: str) -> str:
     """The key of one dead-letter entry."""
     return DEAD_LETTER_ENTRY + entry_id
+
+
+def dead_letter_audit(entry_id: str) -> str:
+    """The key of one entry's audit trail."""
+    return DEAD_LETTER_AUDIT + entry_id
+
+
+def dead_letter_job(job: str) -> str:
+    """The index of entries of one job."""
+    return DEAD_LETTER_BY_JOB + job
+
+
+def dead_letter_error(error_type: str) -> str:
+    """The index of entries with one error type."""
+    return DEAD_LETTER_BY_ERROR + error_type
+
+
+def dead_letter_class(classification: str) -> str:
+    """The index of entries with one classification."""
+    return DEAD_LETTER_BY_CLASS + classification
+
+
+def dead_letter_status(status: str) -> str:
+    """The index of entries with one status."""
+    return DEAD_LETTER_BY_STATUS + status
+
+
+def dead_letter_indexes(job: str, error_type: str, classification: str, status: str) -> list[str]:
+    """Every index an entry with these values belongs to."""
+    return [
+        DEAD_LETTER_INDEX,
+        dead_letter_job(job),
+        dead_letter_error(error_type),
+        dead_letter_class(classification),
+        dead_letter_status(status),
+    ]

@@ -1,16 +1,15 @@
-"""The RQ side of the worker: RQ's job and worker classes, with stalwart's bookkeeping.
+"""The RQ side of the worker: RQ's worker classes, with stalwart's bookkeeping mixed in.
 
 RQ does the queueing, the forking, the heartbeats and the scheduling. What it
-must not do is decide what a job is or what its ending means, so:
+must not do is decide what a job is or what its ending means, so
+``_Bookkeeping.perform_job`` decodes the payload through the registry, runs the
+attempt, logs a line at its start and end, and hands RQ a JSON result, a
+reschedule, or a failure.
 
-- ``SafeRQJob`` never imports the function or callbacks a payload names: a
-  forged payload cannot run code.
-- ``_Bookkeeping.perform_job`` decodes the payload through the registry, runs
-  the attempt, logs a line at its start and end, and hands RQ a JSON result or
-  a failure.
-- Our writes (the outcome field, the dead-letter entry) go into the pipeline RQ
-  opens for its own bookkeeping (``cleanup_execution``), so they cost no extra
-  round trip and land atomically with RQ's.
+Our writes (the outcome, the history, the dead-letter entry, a replay's
+resolution) are planned before RQ's bookkeeping and written into the pipeline
+RQ opens for it (``cleanup_execution``): no extra round trip, and they land
+atomically with RQ's.
 """
 
 from __future__ import annotations
@@ -18,8 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,82 +31,34 @@ from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
-from . import _keys, execution
+from . import _keys, _records, execution, registry
+from ._rq_job import SafeRQJob
 from .context import request_context
-from .dead_letter import DeadLetterEntry, DeadLetterQueue
-from .execution import AttemptRecord, Outcome
+from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
+from .errors import JobsError
+from .execution import Outcome
 from .job import FAILED_JOB_TTL_S
-from .logs import HOST, JobContext, job_context
-from .outcome import Classification, Status
+from .logs import JobContext, job_context
+from .outcome import Status
 from .payload import PoisonPayload, decode
+
+__all__ = ["ForkingWorker", "InProcessWorker", "SafeRQJob"]
 
 log = logging.getLogger("stalwart.worker")
 
-
-def _field(raw_data: Mapping[Any, Any], name: str) -> Any:
-    return raw_data.get(name.encode(), raw_data.get(name))
-
-
-def _refuse(*args: Any, **kwargs: Any) -> None:
-    raise RuntimeError("stalwart jobs run only inside a stalwart worker")
-
-
-class SafeRQJob(RQJob):
-    """RQ's job, minus every path by which a payload could name code to import."""
-
-    decode_error: str | None = None
-    previous_attempts: int = 0
-    history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
-
-    def _deserialize_data(self) -> None:
-        # A corrupt payload is recorded rather than raised, so the worker can dead-letter it as poison.
-        try:
-            super()._deserialize_data()  # type: ignore[no-untyped-call]
-        except Exception as err:  # noqa: BLE001 - any decoding failure makes the payload poison
-            self.decode_error = f"{type(err).__name__}: {err.__cause__ or err}"
-            self._func_name, self._instance, self._args, self._kwargs = "<undecodable>", None, (), {}
-
-    def restore(self, raw_data: Any) -> Any:
-        """Load RQ's fields, and the attempts already made, from the job hash."""
-        result = super().restore(raw_data)
-        raw = _field(raw_data, _keys.FIELD_ATTEMPT)
-        self.previous_attempts = int(raw) if raw else 0
-        raw = _field(raw_data, _keys.FIELD_HISTORY)
-        self.history = json.loads(raw) if raw else []
-        return result
-
-    def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
-        """RQ's "started" bookkeeping, plus the attempt count, in RQ's own pipeline."""
-        super().prepare_for_execution(worker_name, pipeline)
-        pipeline.hset(self.key, _keys.FIELD_ATTEMPT, self.previous_attempts + 1)
-
-    @property
-    def func(self) -> Callable[..., Any]:
-        return _refuse
-
-    @property
-    def success_callback(self) -> None:
-        return None
-
-    @property
-    def failure_callback(self) -> None:
-        return None
-
-    @property
-    def stopped_callback(self) -> None:
-        return None
+Writes = Callable[[Pipeline], None]
 
 
 class _Bookkeeping:
     """Mixed into RQ's worker classes: runs stalwart jobs and records how each ended."""
 
-    _outcome: Outcome | None = None
-    _entry: DeadLetterEntry | None = None
+    # The writes planned for the job being finished, and the entry it was dead-lettered as.
+    _pending: tuple[str, Writes] | None = None
+    _dead: DeadLetterEntry | None = None
 
     # Provided by RQ's BaseWorker.
     connection: Any
     queues: list[Queue]
-    name: str
     death_penalty_class: Any
     prepare_job_execution: Callable[..., None]
     increment_failed_job_count: Callable[..., None]
@@ -116,30 +66,98 @@ class _Bookkeeping:
     _finalize_success: Callable[..., None]
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
-        """Run one attempt of ``job`` and hand its outcome to RQ's success or failure path."""
+        """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
         job = _safe(rq_job)
-        self._outcome = self._entry = None
+        self._pending = self._dead = None
         attempt = job.previous_attempts + 1
         try:
             self.prepare_job_execution(job, len(self.queues) == 1)
             job.started_at = now()
             outcome = self._run(job, attempt)
         except Exception as err:
-            # The framework itself failed around the job (Redis lost while preparing it, say).
             log.exception("could not run job %s", job.id, extra={"job_id": job.id})
-            outcome = _framework_failure(job, attempt, err)
-        self._outcome = outcome
+            outcome = _records.framework_failure(job, attempt, err)
         if outcome.status is Status.SCHEDULED:
+            self._plan(job, outcome)
             self._reschedule(job, queue, execution, outcome)
             return False
         if outcome.status is not Status.DEAD_LETTERED:
+            self._plan(job, outcome)
             self._finalize_success(job, queue, execution, outcome.stored_result)
             return True
-        self._entry = _entry_for(job, outcome)
+        self._plan(job, outcome)
         job._status = JobStatus.FAILED
         self.handle_execution_ended(job, queue, job.failure_callback_timeout)
         self.handle_job_failure(job, queue, exc_string=outcome.message or "", execution=execution)
         return False
+
+    def _run(self, job: SafeRQJob, attempt: int) -> Outcome:
+        try:
+            decoded = decode(job.func_name, job.instance, job.args, job.kwargs)
+        except PoisonPayload as err:
+            outcome = _records.poison(job, attempt, str(err))
+            name, _, request_id = _records.payload_parts(job)
+            with job_context(JobContext(request_id, job.id, name, attempt)):
+                _log_end(outcome)
+            return outcome
+        context = JobContext(decoded.request_id, job.id, decoded.job.name, attempt)
+        with job_context(context), request_context(decoded.request_id or job.id):
+            log.info("job started", extra={"outcome": "started", "duration_ms": None, "queue": job.origin})
+            try:
+                with self.death_penalty_class(
+                    job.timeout or decoded.job.timeout_s, JobTimeoutException, job_id=job.id
+                ):
+                    outcome = execution.run(decoded, job.id, attempt, job.history)
+            except JobTimeoutException as err:
+                # The alarm fired between perform() returning and the timer being cancelled.
+                outcome = _records.framework_failure(job, attempt, err, job_name=decoded.job.name)
+            _log_end(outcome)
+        return outcome
+
+    def _plan(self, job: SafeRQJob, outcome: Outcome) -> None:
+        """Decide what to write for ``outcome``; it is written inside RQ's pipeline by cleanup_execution."""
+        replay_of = _records.meta(job).get("replay_of")
+        dlq = DeadLetterQueue(self.connection)
+        # A replay's entry is read now, before RQ's transaction (the one extra round trip, on this rare path).
+        original = _entry_or_none(dlq, replay_of) if isinstance(replay_of, str) else None
+        fields: dict[Any, Any] = {_keys.FIELD_OUTCOME: outcome.status.value}
+        if outcome.status in (Status.SCHEDULED, Status.DEAD_LETTERED) and outcome.history:
+            fields[_keys.FIELD_HISTORY] = json.dumps(outcome.history)
+
+        if outcome.status is Status.DEAD_LETTERED:
+            entry = _records.entry_for(job, outcome)
+            audit = None
+            if original is not None:
+                entry = original.continued_by(entry)
+                audit = audit_record(
+                    "replay-died",
+                    "dead",
+                    by="worker",
+                    job_id=job.id,
+                    classification=str(entry.classification),
+                )
+            self._dead = entry
+
+            def writes(pipeline: Pipeline) -> None:
+                dlq.put(entry, pipeline=pipeline, previous=original, audit=audit)
+                pipeline.hset(job.key, mapping=fields)
+                pipeline.expire(job.key, FAILED_JOB_TTL_S)
+
+        elif original is not None and outcome.status is not Status.SCHEDULED:
+            resolved = audit_record(
+                "replay-succeeded", "resolved", by="worker", job_id=job.id, outcome=outcome.status.value
+            )
+
+            def writes(pipeline: Pipeline) -> None:
+                pipeline.hset(job.key, mapping=fields)
+                dlq.set_status(original, "resolved", resolved, pipeline=pipeline)
+
+        else:
+
+            def writes(pipeline: Pipeline) -> None:
+                pipeline.hset(job.key, mapping=fields)
+
+        self._pending = (job.id, writes)
 
     def _reschedule(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> None:
         """Put the job in RQ's scheduled registry, due after the backoff; the worker never sleeps on it."""
@@ -154,25 +172,6 @@ class _Bookkeeping:
             self.increment_failed_job_count(pipeline)
             pipeline.execute()
 
-    def _run(self, job: SafeRQJob, attempt: int) -> Outcome:
-        try:
-            decoded = decode(job.func_name, job.instance, job.args, job.kwargs)
-        except PoisonPayload as err:
-            return _poison(job, attempt, str(err))
-        context = JobContext(decoded.request_id, job.id, decoded.job.name, attempt)
-        with job_context(context), request_context(decoded.request_id or job.id):
-            log.info("job started", extra={"outcome": "started", "duration_ms": None, "queue": job.origin})
-            try:
-                with self.death_penalty_class(
-                    job.timeout or decoded.job.timeout_s, JobTimeoutException, job_id=job.id
-                ):
-                    outcome = execution.run(decoded, job.id, attempt, job.history)
-            except JobTimeoutException as err:
-                # The alarm fired between perform() returning and the timer being cancelled.
-                outcome = _framework_failure(job, attempt, err, job_name=decoded.job.name)
-            _log_end(outcome)
-        return outcome
-
     def handle_job_failure(
         self,
         job: RQJob,
@@ -181,43 +180,31 @@ class _Bookkeeping:
         exc_string: str = "",
         execution: Execution | None = None,
     ) -> None:
-        """RQ's failure handling; a job failed by RQ without running here was abandoned by its work-horse."""
-        if self._entry is None or self._entry.id != job.id:
-            self._entry = _abandoned_entry(_safe(job), exc_string)
-            log.error(
-                self._entry.message,
-                extra={
-                    "job_id": job.id,
-                    "job": self._entry.job,
-                    "outcome": "dead_lettered",
-                    "classification": "abandoned",
-                    "attempt": self._entry.attempts,
-                },
-            )
+        """RQ's failure handling, then the job's ``on_dead_letter`` hook and the queue's size alert.
+
+        A job that RQ fails without it having run here was abandoned: its
+        work-horse died (the parent process notices) or it was stopped.
+        """
+        safe = _safe(job)
+        if self._pending is None or self._pending[0] != job.id:
+            outcome = _records.abandoned(safe, exc_string)
+            name, _, request_id = _records.payload_parts(safe)
+            with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
+                _log_end(outcome)
+            self._plan(safe, outcome)
         super().handle_job_failure(  # type: ignore[misc]
             job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
         )
+        dead, self._dead = self._dead, None
+        if dead is not None:
+            _after_dead_letter(self.connection, dead)
 
     def cleanup_execution(self, job: RQJob, pipeline: Pipeline, execution: Execution | None = None) -> None:
-        """RQ's cleanup, with our outcome written in the same pipeline."""
+        """RQ's cleanup, with our planned writes in the same pipeline."""
         super().cleanup_execution(job, pipeline, execution)  # type: ignore[misc]
-        if self._entry is not None and self._entry.id == job.id:
-            DeadLetterQueue(self.connection).add(self._entry, pipeline=pipeline)
-            pipeline.hset(
-                job.key,
-                mapping={
-                    _keys.FIELD_OUTCOME: Status.DEAD_LETTERED.value,
-                    _keys.FIELD_HISTORY: json.dumps(self._entry.history),
-                },
-            )
-            pipeline.expire(job.key, FAILED_JOB_TTL_S)
-            self._entry = None
-        elif self._outcome is not None and self._outcome.job_id == job.id:
-            fields: dict[Any, Any] = {_keys.FIELD_OUTCOME: self._outcome.status.value}
-            if self._outcome.status is Status.SCHEDULED:
-                fields[_keys.FIELD_HISTORY] = json.dumps(self._outcome.history)
-            pipeline.hset(job.key, mapping=fields)
-        self._outcome = None
+        if self._pending is not None and self._pending[0] == job.id:
+            self._pending[1](pipeline)
+        self._pending = None
 
     def handle_exception(self, job: RQJob, *exc_info: Any) -> None:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""
@@ -235,6 +222,42 @@ def _safe(job: RQJob) -> SafeRQJob:
     if not isinstance(job, SafeRQJob):
         raise TypeError(f"stalwart workers run SafeRQJob jobs, got {type(job).__name__}")
     return job
+
+
+def _entry_or_none(dlq: DeadLetterQueue, entry_id: str) -> DeadLetterEntry | None:
+    try:
+        return dlq.get(entry_id)
+    except JobsError:
+        log.warning("replayed job refers to dead-letter entry %s, which no longer exists", entry_id)
+        return None
+
+
+def _after_dead_letter(connection: Any, entry: DeadLetterEntry) -> None:
+    """Run the job's hook and the size check; neither may undo or block the dead-lettering."""
+    try:
+        job_cls = registry.resolve(entry.job)
+    except JobsError:
+        job_cls = None
+    if job_cls is not None:
+        instance = job_cls(
+            job_id=entry.id,
+            attempt=entry.attempts,
+            request_id=entry.request_id,
+            idempotency_key=entry.idempotency_key,
+        )
+        try:
+            instance.on_dead_letter(entry)
+        except Exception:
+            log.exception(
+                "on_dead_letter of %s raised for entry %s; the entry is stored regardless",
+                entry.job,
+                entry.id,
+                extra={"job_id": entry.id, "job": entry.job},
+            )
+    try:
+        DeadLetterQueue(connection).check_size()
+    except Exception:
+        log.exception("could not check the dead-letter queue's size after dead-lettering %s", entry.id)
 
 
 def _log_end(outcome: Outcome) -> None:
@@ -257,128 +280,3 @@ def _log_end(outcome: Outcome) -> None:
         log.error("job ended: %s", outcome.message, extra=extra)
     else:
         log.info("job ended: succeeded", extra=extra)
-
-
-def _payload_parts(job: SafeRQJob) -> tuple[str, dict[str, Any], str | None]:
-    """The job name, kwargs and request id a payload claims, for the record of a job that cannot run."""
-    payload = job.kwargs if isinstance(job.kwargs, Mapping) else {}
-    name = payload.get("job")
-    kwargs = payload.get("kwargs")
-    meta = _meta(job)
-    request_id = meta.get("request_id")
-    if not isinstance(name, str):
-        # Not our payload: name the function it claims (RQ's description would show its arguments).
-        func = job.func_name
-        name = (
-            func
-            if isinstance(func, str) and func not in (_keys.ENTRY_POINT, "<undecodable>")
-            else "<unknown>"
-        )
-    return (
-        name,
-        dict(kwargs) if isinstance(kwargs, Mapping) else {},
-        request_id if isinstance(request_id, str) else None,
-    )
-
-
-def _meta(job: SafeRQJob) -> Mapping[str, Any]:
-    payload = job.kwargs if isinstance(job.kwargs, Mapping) else {}
-    meta = payload.get("meta")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
-    if job.decode_error:
-        reason = f"the payload cannot be decoded ({job.decode_error})"
-    name, _, request_id = _payload_parts(job)
-    outcome = Outcome(
-        Status.DEAD_LETTERED,
-        name,
-        job.id,
-        attempt,
-        1,
-        0.0,
-        classification=Classification.POISON,
-        error_type="PoisonPayload",
-        error_message=reason,
-    )
-    outcome.message = (
-        f"{name} (job {job.id}) cannot run: {reason}. Remediation: check who wrote this job to Redis; "
-        "if the job is real, import its module in the worker (--import) and replay it, else discard it."
-    )
-    with job_context(JobContext(request_id, job.id, name, attempt)):
-        _log_end(outcome)
-    return outcome
-
-
-def _framework_failure(
-    job: SafeRQJob, attempt: int, error: BaseException, job_name: str | None = None
-) -> Outcome:
-    name = job_name or _payload_parts(job)[0]
-    outcome = Outcome(
-        Status.DEAD_LETTERED, name, job.id, attempt, 1, 0.0, classification=Classification.NON_RETRYABLE
-    )
-    execution.record_failure(outcome, error, execution.now_iso(), f"running {name}", None)
-    return outcome
-
-
-def _entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
-    _, kwargs, request_id = _payload_parts(job)
-    failed_at = execution.now_iso()
-    history = list(outcome.history)
-    if not history or history[-1].get("number") != outcome.attempt:
-        # Poison and abandoned jobs never ran perform() here: record the attempt they ended.
-        history.append(
-            AttemptRecord(
-                outcome.attempt,
-                failed_at,
-                failed_at,
-                HOST,
-                os.getpid(),
-                str(outcome.classification),
-                outcome.error_type,
-                outcome.error_message,
-            ).to_json()
-        )
-    raw = None
-    if outcome.classification is Classification.POISON:
-        raw = repr(job.data[:2000]) if job.decode_error else f"{job.func_name!r}"
-    return DeadLetterEntry(
-        id=job.id,
-        job=outcome.job,
-        queue=job.origin,
-        kwargs=kwargs,
-        classification=outcome.classification or Classification.NON_RETRYABLE,
-        error_type=outcome.error_type or "Error",
-        error_message=outcome.error_message or "",
-        message=outcome.message or "",
-        attempts=outcome.attempt,
-        request_id=request_id,
-        first_failed_at=str(history[0].get("ended_at") or failed_at),
-        last_failed_at=failed_at,
-        history=history,
-        idempotency_key=_meta(job).get("idempotency_key"),
-        raw_payload=raw,
-    )
-
-
-def _abandoned_entry(job: SafeRQJob, exc_string: str) -> DeadLetterEntry:
-    name, _, _ = _payload_parts(job)
-    attempt = job.previous_attempts + 1
-    reason = exc_string.strip() or "its worker stopped it"
-    outcome = Outcome(
-        Status.DEAD_LETTERED,
-        name,
-        job.id,
-        attempt,
-        1,
-        0.0,
-        classification=Classification.ABANDONED,
-        error_type="WorkHorseDied",
-        error_message=reason,
-    )
-    outcome.message = (
-        f"{name} (job {job.id}, attempt {attempt}) was abandoned mid-job: {reason}. Remediation: the job may "
-        "have taken effect before it died; verify its side effect before replaying it."
-    )
-    return _entry_for(job, outcome)

@@ -1,17 +1,31 @@
 """The dead-letter queue: where jobs that could not finish wait for a person.
 
-Each entry is one JSON document (``stalwart:dlq:entry:<id>``) and one member of a
-time index (``stalwart:dlq:index``, scored by the time of the last failure).
+Storage (every key in ``_keys``):
+
+- one hash per entry, ``stalwart:dlq:entry:<id>``: ``data`` (the entry as
+  zlib-compressed JSON: tracebacks compress well) and ``status``;
+- one list per entry, ``stalwart:dlq:audit:<id>``: every operation on it;
+- sorted sets scored by the time of the last failure: all entries, and one per
+  job, error type, classification and status, so that filters intersect small
+  indexes instead of scanning the store.
+
 Entries have no TTL: nothing leaves this queue silently. The entry id is the id
-of the job that died, so a job handle finds its own entry.
+of the job that first died, so a job handle finds its own entry.
 """
 
 from __future__ import annotations
 
 import builtins
+import getpass
 import json
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+import logging
+import os
+import socket
+import uuid
+import zlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any
 
 import redis
@@ -20,6 +34,11 @@ from redis.client import Pipeline
 from . import _keys
 from .errors import NoSuchEntryError
 from .outcome import Classification
+
+log = logging.getLogger("stalwart.dead_letter")
+
+STATUSES = ("dead", "replayed", "resolved", "discarded")
+DEFAULT_ALERT_SIZE = 1000
 
 
 @dataclass
@@ -38,24 +57,77 @@ class DeadLetterEntry:
     request_id: str | None
     first_failed_at: str
     last_failed_at: str
-    history: builtins.list[dict[str, Any]] = field(default_factory=list)
+    history: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
     status: str = "dead"
     idempotency_key: str | None = None
-    audit: builtins.list[dict[str, Any]] = field(default_factory=list)
+    audit: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
+    replays: builtins.list[str] = field(default_factory=builtins.list)
     raw_payload: str | None = None
 
     def to_json(self) -> str:
-        """The entry as stored."""
+        """The whole entry as JSON (kwargs unredacted: for replay and for the store)."""
         data = asdict(self)
         data["classification"] = str(self.classification)
         return json.dumps(data, default=str)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> DeadLetterEntry:
-        """Rebuild an entry from its stored form."""
+        """Rebuild an entry from ``to_json``'s form."""
         data = json.loads(raw)
         data["classification"] = Classification(data["classification"])
         return cls(**data)
+
+    def continued_by(self, later: DeadLetterEntry) -> DeadLetterEntry:
+        """This entry after a replay of it died too: the replay's attempts continue its history."""
+        return replace(
+            self,
+            classification=later.classification,
+            error_type=later.error_type,
+            error_message=later.error_message,
+            message=later.message,
+            attempts=self.attempts + later.attempts,
+            last_failed_at=later.last_failed_at,
+            history=[*self.history, *later.history],
+            status="dead",
+        )
+
+    def _stored(self) -> bytes:
+        data = asdict(self)
+        data["classification"] = str(self.classification)
+        for transient_field in ("status", "audit"):
+            data.pop(transient_field)
+        return zlib.compress(json.dumps(data, default=str).encode(), 6)
+
+
+def _score(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp).timestamp()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def operator() -> str:
+    """Who is acting, for the audit trail: ``STALWART_OPERATOR``, else user@host."""
+    explicit = os.environ.get("STALWART_OPERATOR")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid-{os.getuid()}"
+    return f"{user}@{socket.gethostname()}"
+
+
+def audit_record(action: str, result: str, by: str | None = None, **details: Any) -> dict[str, Any]:
+    """One line of an entry's audit trail: when, by whom, what, with what result."""
+    return {
+        "at": datetime.now(timezone.utc).isoformat(),
+        "by": by or operator(),
+        "action": action,
+        "result": result,
+        **details,
+    }
 
 
 class DeadLetterQueue:
@@ -64,41 +136,237 @@ class DeadLetterQueue:
     def __init__(self, connection: redis.Redis) -> None:
         self.connection = connection
 
-    def add(self, entry: DeadLetterEntry, pipeline: Pipeline | None = None) -> None:
-        """Store ``entry``; with ``pipeline``, as part of the caller's transaction."""
+    # -- writing -----------------------------------------------------------------------------
+
+    def put(
+        self,
+        entry: DeadLetterEntry,
+        pipeline: Pipeline | None = None,
+        previous: DeadLetterEntry | None = None,
+        audit: dict[str, Any] | None = None,
+    ) -> None:
+        """Store ``entry`` (replacing ``previous``, whose index memberships are moved); one round trip."""
         target = pipeline if pipeline is not None else self.connection.pipeline()
-        score = datetime.fromisoformat(entry.last_failed_at).timestamp()
-        target.set(_keys.dead_letter_entry(entry.id), entry.to_json())
-        target.zadd(_keys.DEAD_LETTER_INDEX, {entry.id: score})
+        if previous is not None:
+            for key in _keys.dead_letter_indexes(
+                previous.job, previous.error_type, str(previous.classification), previous.status
+            ):
+                target.zrem(key, entry.id)
+        score = _score(entry.last_failed_at)
+        target.hset(
+            _keys.dead_letter_entry(entry.id), mapping={"data": entry._stored(), "status": entry.status}
+        )
+        for key in _keys.dead_letter_indexes(
+            entry.job, entry.error_type, str(entry.classification), entry.status
+        ):
+            target.zadd(key, {entry.id: score})
+        target.rpush(
+            _keys.dead_letter_audit(entry.id),
+            json.dumps(
+                audit
+                or audit_record(
+                    "dead-letter",
+                    entry.status,
+                    by=f"worker@{socket.gethostname()}",
+                    classification=str(entry.classification),
+                )
+            ),
+        )
         if pipeline is None:
             target.execute()
 
+    def set_status(
+        self,
+        entry: DeadLetterEntry,
+        status: str,
+        audit: dict[str, Any],
+        pipeline: Pipeline | None = None,
+        replays: builtins.list[str] | None = None,
+    ) -> None:
+        """Move ``entry`` to ``status`` and append ``audit``; write-only, so it can ride in any pipeline."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        target = pipeline if pipeline is not None else self.connection.pipeline()
+        score = _score(entry.last_failed_at)
+        target.zrem(_keys.dead_letter_status(entry.status), entry.id)
+        target.zadd(_keys.dead_letter_status(status), {entry.id: score})
+        if replays is not None:
+            target.hset(
+                _keys.dead_letter_entry(entry.id),
+                mapping={"data": replace(entry, replays=replays)._stored(), "status": status},
+            )
+        else:
+            target.hset(_keys.dead_letter_entry(entry.id), "status", status)
+        target.rpush(_keys.dead_letter_audit(entry.id), json.dumps(audit))
+        if pipeline is None:
+            target.execute()
+        entry.status = status
+        entry.audit.append(audit)
+        if replays is not None:
+            entry.replays = replays
+
+    def remove(self, entry: DeadLetterEntry, pipeline: Pipeline) -> None:
+        """Delete an entry and its index memberships (only ever after archiving it)."""
+        pipeline.delete(_keys.dead_letter_entry(entry.id), _keys.dead_letter_audit(entry.id))
+        for key in _keys.dead_letter_indexes(
+            entry.job, entry.error_type, str(entry.classification), entry.status
+        ):
+            pipeline.zrem(key, entry.id)
+
+    # -- reading -----------------------------------------------------------------------------
+
     def get(self, entry_id: str) -> DeadLetterEntry:
-        """The entry with this id; raises NoSuchEntryError."""
-        raw = self.connection.get(_keys.dead_letter_entry(entry_id))
-        if raw is None:
+        """The entry with this id, its audit trail included; raises NoSuchEntryError."""
+        with self.connection.pipeline(transaction=False) as pipeline:
+            pipeline.hmget(_keys.dead_letter_entry(entry_id), ["data", "status"])
+            pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
+            (data, status), audit = pipeline.execute()
+        if data is None:
             raise NoSuchEntryError(entry_id)
-        return DeadLetterEntry.from_json(raw)
+        return _load(data, status, audit)
 
     def exists(self, entry_id: str) -> bool:
         """Whether an entry has this id."""
         return bool(self.connection.exists(_keys.dead_letter_entry(entry_id)))
 
-    def list(self, limit: int | None = None) -> builtins.list[DeadLetterEntry]:
-        """Entries, most recent failure first."""
-        end = -1 if limit is None else limit - 1
-        ids = [
-            i.decode() if isinstance(i, bytes) else str(i)
-            for i in self.connection.zrevrange(_keys.DEAD_LETTER_INDEX, 0, end)
-        ]
+    def ids(
+        self,
+        *,
+        job: str | None = None,
+        error_type: str | None = None,
+        classification: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[str]:
+        """Ids of the entries matching every given filter, most recent failure first."""
+        if classification is not None:
+            classification = str(Classification(classification))
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        keys = [
+            key
+            for key, wanted in (
+                (_keys.dead_letter_job(job or ""), job),
+                (_keys.dead_letter_error(error_type or ""), error_type),
+                (_keys.dead_letter_class(classification or ""), classification),
+                (_keys.dead_letter_status(status or ""), status),
+            )
+            if wanted is not None
+        ] or [_keys.DEAD_LETTER_INDEX]
+        high = f"{until.timestamp()}" if until is not None else "+inf"
+        since_score = f"{since.timestamp()}" if since is not None else "-inf"
+        page = {"start": 0, "num": limit} if limit is not None else {}
+        if len(keys) == 1:
+            raw = self.connection.zrevrangebyscore(keys[0], high, since_score, **page)  # type: ignore[arg-type]
+        else:
+            scratch = f"{_keys.PREFIX}dlq:scratch:{uuid.uuid4().hex}"
+            with self.connection.pipeline() as pipeline:
+                pipeline.zinterstore(scratch, keys, aggregate="MAX")
+                pipeline.zrevrangebyscore(scratch, high, since_score, **page)  # type: ignore[arg-type]
+                pipeline.delete(scratch)
+                raw = pipeline.execute()[1]
+        return [_text(i) for i in raw if isinstance(i, bytes | str)]
+
+    def list(
+        self,
+        *,
+        job: str | None = None,
+        error_type: str | None = None,
+        classification: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[DeadLetterEntry]:
+        """Entries matching every given filter, most recent failure first (two round trips)."""
+        ids = self.ids(
+            job=job,
+            error_type=error_type,
+            classification=classification,
+            status=status,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return self.get_many(ids)
+
+    def get_many(self, ids: Iterable[str], with_audit: bool = False) -> builtins.list[DeadLetterEntry]:
+        """The entries with these ids, in order, skipping any that vanished meanwhile."""
+        ids = builtins.list(ids)
         if not ids:
             return []
-        raws = self.connection.mget([_keys.dead_letter_entry(i) for i in ids])
-        return [DeadLetterEntry.from_json(raw) for raw in raws if raw is not None]
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for entry_id in ids:
+                pipeline.hmget(_keys.dead_letter_entry(entry_id), ["data", "status"])
+                if with_audit:
+                    pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
+            replies = pipeline.execute()
+        step = 2 if with_audit else 1
+        entries = []
+        for i in range(0, len(replies), step):
+            data, status = replies[i]
+            if data is not None:
+                entries.append(_load(data, status, replies[i + 1] if with_audit else []))
+        return entries
 
     def __len__(self) -> int:
         return int(self.connection.zcard(_keys.DEAD_LETTER_INDEX))
 
-    def len(self) -> int:
-        """How many entries there are."""
-        return len(self)
+    def len(self, status: str | None = None) -> int:
+        """How many entries there are (with ``status``, how many have it)."""
+        if status is None:
+            return len(self)
+        return int(self.connection.zcard(_keys.dead_letter_status(status)))
+
+    def check_size(self, threshold: int | None = None) -> bool:
+        """Log an alert when the queue first grows past ``threshold`` entries; True while it is over."""
+        limit = (
+            threshold
+            if threshold is not None
+            else int(os.environ.get("STALWART_DLQ_ALERT_SIZE", DEFAULT_ALERT_SIZE))
+        )
+        size = self.len("dead")
+        if size <= limit:
+            self.connection.delete(_keys.DEAD_LETTER_ALERTED)
+            return False
+        if self.connection.set(_keys.DEAD_LETTER_ALERTED, size, nx=True):
+            log.error(
+                "the dead-letter queue holds %d dead entries, over its threshold of %d: something is failing "
+                "repeatedly; see `stalwart dlq list --status dead`",
+                size,
+                limit,
+                extra={"outcome": "dlq_over_threshold"},
+            )
+        return True
+
+    # -- operations (in replay.py) -------------------------------------------------------------
+
+    def replay(self, entry_id: str, kwargs: dict[str, Any] | None = None, by: str | None = None) -> str:
+        """Enqueue the entry's job again (fresh attempts, same idempotency key); returns the new job id."""
+        from .replay import replay
+
+        return replay(self, entry_id, kwargs=kwargs, by=by)
+
+    def replay_all(
+        self, *, dry_run: bool = False, rate: float | None = None, by: str | None = None, **filters: Any
+    ) -> builtins.list[DeadLetterEntry]:
+        """Replay every ``dead`` entry matching ``filters``; returns the entries replayed (or to be)."""
+        from .replay import replay_all
+
+        return replay_all(self, dry_run=dry_run, rate=rate, by=by, **filters)
+
+    def discard(self, entry_id: str, reason: str, by: str | None = None) -> DeadLetterEntry:
+        """Mark an entry ``discarded`` with a reason; it stays visible, with the reason in its audit."""
+        from .replay import discard
+
+        return discard(self, entry_id, reason=reason, by=by)
+
+
+def _load(data: bytes, status: bytes | str | None, audit: builtins.list[bytes]) -> DeadLetterEntry:
+    fields = json.loads(zlib.decompress(data))
+    fields["classification"] = Classification(fields["classification"])
+    fields["status"] = _text(status) if status is not None else "dead"
+    fields["audit"] = [json.loads(a) for a in audit]
+    return DeadLetterEntry(**fields)

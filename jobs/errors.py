@@ -10,6 +10,7 @@ errors without catching their own::
     ├── ConfigurationError   Redis cannot be found or reached; says what to set
     ├── NoSuchJobError       a handle whose job Redis no longer knows
     ├── NoSuchEntryError     a dead-letter id that does not exist
+    ├── DeadLetterError      an operation the entry's state does not allow (replay a discarded entry)
     └── ResultUnavailable    result() of a job that has not succeeded (yet)
 """
 
@@ -64,3 +65,7 @@ class NoSuchEntryError(JobsError, LookupError):
     def __init__(self, entry_id: str) -> None:
         self.entry_id = entry_id
         super().__init__(f"no dead-letter entry has the id {entry_id!r}; `stalwart dlq list` shows the ids")
+
+
+class DeadLetterError(JobsError):
+    """An operation on a dead-letter entry that its state does not allow; nothing was changed."""

@@ -8,7 +8,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
+from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
 from . import _keys, payload, registry
@@ -17,6 +19,9 @@ from .context import current_request_id, new_request_id
 from .handle import JobHandle
 from .options import validate_class
 from .retries import Budgets, compile_budgets
+
+if TYPE_CHECKING:
+    from .dead_letter import DeadLetterEntry
 
 # Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
 FAILED_JOB_TTL_S = 7 * 24 * 3600
@@ -110,13 +115,28 @@ class Job:
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
         body = payload.build(cls, kwargs, current_request_id() or new_request_id())
         connection = connection if connection is not None else connect()
+        rq_job = cls._enqueue_payload(body, connection)
+        return JobHandle(rq_job.id, cls.name, connection)
+
+    @classmethod
+    def _enqueue_payload(
+        cls, body: dict[str, Any], connection: redis.Redis, pipeline: Pipeline | None = None
+    ) -> RQJob:
+        """Put a checked payload on the job's queue (in ``pipeline`` when given, for batches)."""
         queue = Queue(cls.queue, connection=connection, serializer=JSONSerializer)
-        rq_job = queue.enqueue_call(
+        return queue.enqueue_call(
             func=_keys.ENTRY_POINT,
             kwargs=body,
             timeout=int(cls.timeout_s),
             result_ttl=int(cls.result_ttl_s),
             failure_ttl=FAILED_JOB_TTL_S,
             description=cls.name,
+            pipeline=pipeline,
         )
-        return JobHandle(rq_job.id, cls.name, connection)
+
+    def on_dead_letter(self, entry: DeadLetterEntry) -> None:
+        """Called in the worker after one of this job's runs was dead-lettered; override to react.
+
+        An exception raised here is logged with the entry's id and never stops
+        the dead-lettering, which has already happened.
+        """

@@ -34,21 +34,31 @@ def max_payload_bytes() -> int:
     return int(raw) if raw and raw.isdigit() else DEFAULT_MAX_PAYLOAD_BYTES
 
 
-def build(job: type[Job], kwargs: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """The payload for ``job(**kwargs)``; raises PayloadError naming the argument at fault."""
+def build(
+    job: type[Job],
+    kwargs: dict[str, Any],
+    request_id: str,
+    *,
+    idempotency_key: str | None = None,
+    replay_of: str | None = None,
+) -> dict[str, Any]:
+    """The payload for ``job(**kwargs)``; raises PayloadError naming the argument at fault.
+
+    A replay passes the dead-letter entry it replays and that entry's
+    idempotency key, so the third party sees the same key as the first time.
+    """
     check_arguments(job, kwargs)
     for argument, value in kwargs.items():
         _check_json(job.name, argument, value)
-    payload = {
-        "job": job.name,
-        "kwargs": kwargs,
-        "meta": {
-            "v": PAYLOAD_VERSION,
-            "request_id": request_id,
-            "idempotency_key": job.idempotency_key_for(**kwargs),
-            "enqueued_at": datetime.now(timezone.utc).isoformat(),
-        },
+    meta: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "request_id": request_id,
+        "idempotency_key": idempotency_key or job.idempotency_key_for(**kwargs),
+        "enqueued_at": datetime.now(timezone.utc).isoformat(),
     }
+    if replay_of is not None:
+        meta["replay_of"] = replay_of
+    payload = {"job": job.name, "kwargs": kwargs, "meta": meta}
     size = len(json.dumps(payload).encode())
     limit = max_payload_bytes()
     if size > limit:
@@ -114,6 +124,7 @@ class Decoded:
     kwargs: dict[str, Any]
     request_id: str | None
     idempotency_key: str
+    replay_of: str | None = None
 
 
 def decode(func_name: Any, instance: Any, args: Any, payload: Any) -> Decoded:
@@ -138,9 +149,11 @@ def decode(func_name: Any, instance: Any, args: Any, payload: Any) -> Decoded:
     meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     request_id = meta.get("request_id")
     key = meta.get("idempotency_key")
+    replay_of = meta.get("replay_of")
     return Decoded(
         job=job,
         kwargs=kwargs,
         request_id=request_id if isinstance(request_id, str) else None,
         idempotency_key=key if isinstance(key, str) and key else job.idempotency_key_for(**kwargs),
+        replay_of=replay_of if isinstance(replay_of, str) else None,
     )

@@ -19,7 +19,8 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from ._rq import ForkingWorker, InProcessWorker, SafeRQJob
+from ._rq import ForkingWorker, InProcessWorker
+from ._rq_job import SafeRQJob
 from .connection import connect
 from .errors import ConfigurationError
 
