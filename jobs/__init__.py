@@ -8,6 +8,7 @@ from .dead_letter import DeadLetterEntry, DeadLetterQueue
 from .embedded import EmbeddedRedis
 from .errors import (
     ConfigurationError,
+    DeadLetterError,
     JobDefinitionError,
     JobsError,
     NoSuchEntryError,
@@ -25,6 +26,7 @@ __all__ = [
     "Classification",
     "ConfigurationError",
     "DeadLetterEntry",
+    "DeadLetterError",
     "DeadLetterQueue",
     "EmbeddedRedis",
     "Job",

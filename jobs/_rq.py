@@ -41,6 +41,7 @@ from .job import FAILED_JOB_TTL_S
 from .logs import JobContext, job_context
 from .outcome import Status
 from .payload import PoisonPayload, decode
+from .sweep import archive, retention_from_environment, sweep
 
 __all__ = ["ForkingWorker", "InProcessWorker", "SafeRQJob"]
 
@@ -205,6 +206,20 @@ class _Bookkeeping:
         if self._pending is not None and self._pending[0] == job.id:
             self._pending[1](pipeline)
         self._pending = None
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance, then ours: sweep RQ's failed registries, apply retention, check the size."""
+        super().run_maintenance_tasks()  # type: ignore[misc]
+        dlq = DeadLetterQueue(self.connection)
+        try:
+            sweep(self.connection, [q.name for q in self.queues])
+            retention = retention_from_environment()
+            if retention is not None:
+                archive(dlq, *retention)
+            dlq.check_size()
+        except Exception:
+            # Maintenance runs again in a few minutes; a failure here must not stop the worker.
+            log.exception("dead-letter maintenance failed; it will run again at the next maintenance")
 
     def handle_exception(self, job: RQJob, *exc_info: Any) -> None:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""

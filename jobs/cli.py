@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import logs
+from . import cli_dlq, logs
 from .connection import connect
-from .dead_letter import DeadLetterQueue
 from .embedded import EmbeddedRedis
 from .errors import JobsError
 from .worker import Worker, import_job_modules
@@ -69,27 +67,6 @@ def _cmd_redis(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_dlq(args: argparse.Namespace) -> int:
-    queue = DeadLetterQueue(connect())
-    entries = queue.list(limit=args.limit)
-    if args.json:
-        from resilience import redact
-
-        for entry in entries:
-            record = json.loads(entry.to_json())
-            record["kwargs"] = redact(record["kwargs"])
-            print(json.dumps(record))
-        return 0
-    if not entries:
-        print("the dead-letter queue is empty")
-    for entry in entries:
-        print(
-            f"{entry.id}  {entry.last_failed_at[:19]}  {entry.classification!s:<14} {entry.job}  "
-            f"{entry.error_type}: {entry.error_message[:80]}"
-        )
-    return 0
-
-
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -140,12 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("action", choices=["start", "stop", "url"])
     server.set_defaults(parser=server, run=_cmd_redis)
 
-    dlq = commands.add_parser("dlq", help="look at the dead-letter queue")
-    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=_Parser)
-    dlq_list = dlq_commands.add_parser("list", help="list dead-letter entries, newest first")
-    dlq_list.add_argument("--limit", type=int, default=None)
-    dlq_list.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
-    dlq_list.set_defaults(parser=dlq_list, run=_cmd_dlq)
+    dlq = commands.add_parser("dlq", help="the dead-letter queue: list, show, replay, discard, export")
+    cli_dlq.add_commands(dlq, _Parser)
 
     demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
     demo.set_defaults(parser=demo, run=_cmd_demo)
@@ -160,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         code: int = args.run(args)
-    except JobsError as err:
+    except (JobsError, ValueError) as err:
         print(f"stalwart: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -69,7 +69,8 @@ def _entry_for_failed(connection: redis.Redis, job_id: str, queue: str) -> DeadL
         raise TypeError(f"expected a SafeRQJob, got {type(fetched).__name__}")
     job = fetched
     result = job.latest_result()
-    reason = (result.exc_string or "").strip() if result is not None else ""
+    # RQ records why in a Result, or (older paths, FailedJobRegistry.add) in the job's exc_info field.
+    reason = ((result.exc_string if result is not None else None) or job._exc_info or "").strip()
     attempt = max(job.previous_attempts, 1)
     try:
         decode(job.func_name, job.instance, job.args, job.kwargs)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
 from typing import Any
 
-from jobs import Job, Negative
+from jobs import DeadLetterEntry, Job, Negative, connect
 from jobs.context import current_request_id
 from resilience import Exponential, Fixed, RetryPolicy, attempting, transient
 from tests.gateway import Gateway, GatewayRefused, GatewayTimeout, Mailer, RateLimited
@@ -177,3 +178,39 @@ class ChargeWithRealBackoff(Job):
 
     def perform(self, customer_id: int) -> str:
         return str(Gateway().charge(customer_id, 1000).authorization_code)
+
+
+class Recorder(Job):
+    """Fails until told otherwise (a Redis flag), records each run; its dead-letter hook records too."""
+
+    name = "tests.Recorder"
+
+    def perform(self, order_id: int, note: str = "") -> str:
+        connection = connect()
+        connection.rpush(
+            "recorder:runs",
+            json.dumps(
+                {
+                    "order_id": order_id,
+                    "note": note,
+                    "key": self.idempotency_key,
+                    "request_id": self.request_id,
+                }
+            ),
+        )
+        if connection.get("recorder:fixed") != b"yes":
+            raise LookupError(f"order {order_id} not found")
+        return f"done-{order_id}"
+
+    def on_dead_letter(self, entry: DeadLetterEntry) -> None:
+        connect().rpush("recorder:dead", entry.id)
+
+
+class HookRaises(Job):
+    name = "tests.HookRaises"
+
+    def perform(self) -> None:
+        raise ValueError("boom")
+
+    def on_dead_letter(self, entry: DeadLetterEntry) -> None:
+        raise RuntimeError("the hook itself is broken")
