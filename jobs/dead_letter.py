@@ -91,12 +91,27 @@ class DeadLetterEntry:
             status="dead",
         )
 
-    def _stored(self) -> bytes:
-        data = asdict(self)
-        data["classification"] = str(self.classification)
-        for transient_field in ("status", "audit"):
-            data.pop(transient_field)
-        return zlib.compress(json.dumps(data, default=str).encode(), 6)
+    def _stored(self) -> dict[Any, Any]:
+        """The hash fields: a small plain ``head`` (what listings and replays read) and a compressed
+        ``body`` (the history with its tracebacks, and the message), plus status and replays."""
+        head = {name: getattr(self, name) for name in _HEAD_FIELDS}
+        head["classification"] = str(self.classification)
+        body = {name: getattr(self, name) for name in _BODY_FIELDS}
+        return {
+            "head": json.dumps(head, default=str),
+            "body": zlib.compress(json.dumps(body, default=str).encode(), 6),
+            "status": self.status,
+            "replays": json.dumps(self.replays),
+        }
+
+
+_BODY_FIELDS = ("history", "message", "raw_payload")
+_HEAD_FIELDS = tuple(
+    name
+    for name in DeadLetterEntry.__dataclass_fields__
+    if name not in (*_BODY_FIELDS, "status", "audit", "replays")
+)
+_HASH_FIELDS = ["head", "body", "status", "replays"]
 
 
 def _score(timestamp: str) -> float:
@@ -153,9 +168,7 @@ class DeadLetterQueue:
             ):
                 target.zrem(key, entry.id)
         score = _score(entry.last_failed_at)
-        target.hset(
-            _keys.dead_letter_entry(entry.id), mapping={"data": entry._stored(), "status": entry.status}
-        )
+        target.hset(_keys.dead_letter_entry(entry.id), mapping=entry._stored())
         for key in _keys.dead_letter_indexes(
             entry.job, entry.error_type, str(entry.classification), entry.status
         ):
@@ -190,13 +203,10 @@ class DeadLetterQueue:
         score = _score(entry.last_failed_at)
         target.zrem(_keys.dead_letter_status(entry.status), entry.id)
         target.zadd(_keys.dead_letter_status(status), {entry.id: score})
+        fields: dict[Any, Any] = {"status": status}
         if replays is not None:
-            target.hset(
-                _keys.dead_letter_entry(entry.id),
-                mapping={"data": replace(entry, replays=replays)._stored(), "status": status},
-            )
-        else:
-            target.hset(_keys.dead_letter_entry(entry.id), "status", status)
+            fields["replays"] = json.dumps(replays)
+        target.hset(_keys.dead_letter_entry(entry.id), mapping=fields)
         target.rpush(_keys.dead_letter_audit(entry.id), json.dumps(audit))
         if pipeline is None:
             target.execute()
@@ -218,12 +228,12 @@ class DeadLetterQueue:
     def get(self, entry_id: str) -> DeadLetterEntry:
         """The entry with this id, its audit trail included; raises NoSuchEntryError."""
         with self.connection.pipeline(transaction=False) as pipeline:
-            pipeline.hmget(_keys.dead_letter_entry(entry_id), ["data", "status"])
+            pipeline.hmget(_keys.dead_letter_entry(entry_id), _HASH_FIELDS)
             pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
-            (data, status), audit = pipeline.execute()
-        if data is None:
+            fields, audit = pipeline.execute()
+        if fields[0] is None:
             raise NoSuchEntryError(entry_id)
-        return _load(data, status, audit)
+        return _load(fields, audit)
 
     def exists(self, entry_id: str) -> bool:
         """Whether an entry has this id."""
@@ -292,23 +302,29 @@ class DeadLetterQueue:
         )
         return self.get_many(ids)
 
-    def get_many(self, ids: Iterable[str], with_audit: bool = False) -> builtins.list[DeadLetterEntry]:
-        """The entries with these ids, in order, skipping any that vanished meanwhile."""
+    def get_many(
+        self, ids: Iterable[str], with_audit: bool = False, full: bool = True
+    ) -> builtins.list[DeadLetterEntry]:
+        """The entries with these ids, in order, skipping any that vanished meanwhile.
+
+        With ``full=False`` only what listings and replays need is read: the
+        history and the message stay in Redis (and come back empty).
+        """
         ids = builtins.list(ids)
         if not ids:
             return []
         with self.connection.pipeline(transaction=False) as pipeline:
             for entry_id in ids:
-                pipeline.hmget(_keys.dead_letter_entry(entry_id), ["data", "status"])
+                pipeline.hmget(_keys.dead_letter_entry(entry_id), _HASH_FIELDS if full else _HASH_FIELDS[::2])
                 if with_audit:
                     pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
             replies = pipeline.execute()
         step = 2 if with_audit else 1
         entries = []
         for i in range(0, len(replies), step):
-            data, status = replies[i]
-            if data is not None:
-                entries.append(_load(data, status, replies[i + 1] if with_audit else []))
+            fields = replies[i] if full else [replies[i][0], None, replies[i][1], None]
+            if fields[0] is not None:
+                entries.append(_load(fields, replies[i + 1] if with_audit else []))
         return entries
 
     def __len__(self) -> int:
@@ -364,9 +380,14 @@ class DeadLetterQueue:
         return discard(self, entry_id, reason=reason, by=by)
 
 
-def _load(data: bytes, status: bytes | str | None, audit: builtins.list[bytes]) -> DeadLetterEntry:
-    fields = json.loads(zlib.decompress(data))
-    fields["classification"] = Classification(fields["classification"])
-    fields["status"] = _text(status) if status is not None else "dead"
-    fields["audit"] = [json.loads(a) for a in audit]
-    return DeadLetterEntry(**fields)
+def _load(fields: builtins.list[Any], audit: builtins.list[bytes]) -> DeadLetterEntry:
+    head, body, status, replays = fields
+    data = json.loads(head)
+    data["classification"] = Classification(data["classification"])
+    data.update(
+        json.loads(zlib.decompress(body)) if body else {"history": [], "message": "", "raw_payload": None}
+    )
+    data["status"] = _text(status) if status is not None else "dead"
+    data["replays"] = json.loads(replays) if replays else []
+    data["audit"] = [json.loads(a) for a in audit]
+    return DeadLetterEntry(**data)

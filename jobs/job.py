@@ -120,10 +120,14 @@ class Job:
 
     @classmethod
     def _enqueue_payload(
-        cls, body: dict[str, Any], connection: redis.Redis, pipeline: Pipeline | None = None
+        cls,
+        body: dict[str, Any],
+        connection: redis.Redis,
+        pipeline: Pipeline | None = None,
+        queue: Queue | None = None,
     ) -> RQJob:
-        """Put a checked payload on the job's queue (in ``pipeline`` when given, for batches)."""
-        queue = Queue(cls.queue, connection=connection, serializer=JSONSerializer)
+        """Put a checked payload on the job's queue (in ``pipeline`` and ``queue`` when given: batches)."""
+        queue = queue or Queue(cls.queue, connection=connection, serializer=JSONSerializer)
         return queue.enqueue_call(
             func=_keys.ENTRY_POINT,
             kwargs=body,

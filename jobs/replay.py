@@ -13,9 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from rq import Queue
+from rq.serializers import JSONSerializer
+
 from . import payload, registry
 from .context import new_request_id
-from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
+from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record, operator
 from .errors import DeadLetterError, PayloadError, UnknownJobError
 from .outcome import Classification
 
@@ -106,10 +109,12 @@ def replay_all(
         raise ValueError(f"rate must be a positive number of entries per second, got {rate!r}")
     filters.pop("status", None)
     ids = dlq.ids(status="dead", **filters)
-    entries = dlq.get_many(ids)
+    entries = dlq.get_many(ids, full=False)
     bodies = [_payload_for(entry, None) for entry in entries]  # check them all before touching any
     if dry_run:
         return entries
+    by = by or operator()
+    queues: dict[str, Queue] = {}
     done = 0
     started = clock()
     batch = BATCH if rate is None else max(1, min(BATCH, int(rate)))
@@ -117,7 +122,11 @@ def replay_all(
         chunk = list(zip(entries[start : start + batch], bodies[start : start + batch], strict=True))
         with dlq.connection.pipeline() as pipeline:
             for entry, body in chunk:
-                rq_job = registry.resolve(entry.job)._enqueue_payload(body, dlq.connection, pipeline=pipeline)
+                job = registry.resolve(entry.job)
+                queue = queues.setdefault(
+                    job.queue, Queue(job.queue, connection=dlq.connection, serializer=JSONSerializer)
+                )
+                rq_job = job._enqueue_payload(body, dlq.connection, pipeline=pipeline, queue=queue)
                 audit = audit_record("replay", f"enqueued as job {rq_job.id}", by=by, bulk=True)
                 dlq.set_status(
                     entry, "replayed", audit, pipeline=pipeline, replays=[*entry.replays, rq_job.id]

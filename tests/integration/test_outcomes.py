@@ -179,8 +179,8 @@ def test_dead_letter_entries_keep_the_kwargs_whole_for_replay(connection: redis.
     handle = SaveReport.enqueue(connection=connection, month="2026-11")
     drain(connection)
 
-    raw = connection.hget(f"stalwart:dlq:entry:{handle.id}", "data")
-    assert raw is not None and json.loads(zlib.decompress(raw))["kwargs"] == {"month": "2026-11"}
+    raw = connection.hget(f"stalwart:dlq:entry:{handle.id}", "head")
+    assert raw is not None and json.loads(raw)["kwargs"] == {"month": "2026-11"}
     # No TTL on the entry or its audit trail: nothing leaves silently.
     assert connection.ttl(f"stalwart:dlq:entry:{handle.id}") == -1
     assert connection.ttl(f"stalwart:dlq:audit:{handle.id}") == -1
