@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.throughput
+	$(BIN)/python -m tests.benchmarks.dead_letter
 
 clean:
 	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache
