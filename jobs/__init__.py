@@ -9,6 +9,7 @@ from .embedded import EmbeddedRedis
 from .errors import (
     ConfigurationError,
     DeadLetterError,
+    EnqueueError,
     JobDefinitionError,
     JobsError,
     NoSuchEntryError,
@@ -29,6 +30,7 @@ __all__ = [
     "DeadLetterError",
     "DeadLetterQueue",
     "EmbeddedRedis",
+    "EnqueueError",
     "Job",
     "JobDefinitionError",
     "JobHandle",

@@ -6,6 +6,7 @@ errors without catching their own::
     JobsError
     ├── JobDefinitionError   a Job subclass declares something invalid (import time)
     ├── PayloadError         arguments that cannot be enqueued (nothing was enqueued)
+    ├── EnqueueError         Redis did not answer in time (nothing was enqueued)
     ├── UnknownJobError      a job name that no imported module registered
     ├── ConfigurationError   Redis cannot be found or reached; says what to set
     ├── NoSuchJobError       a handle whose job Redis no longer knows
@@ -69,3 +70,7 @@ class NoSuchEntryError(JobsError, LookupError):
 
 class DeadLetterError(JobsError):
     """An operation on a dead-letter entry that its state does not allow; nothing was changed."""
+
+
+class EnqueueError(JobsError):
+    """Redis stayed unreachable through every enqueue attempt; the job was not enqueued."""

@@ -13,8 +13,7 @@ from rq import Queue
 from rq.job import Job as RQJob
 from rq.serializers import JSONSerializer
 
-from . import _keys, payload, registry
-from .connection import connect
+from . import _keys, delivery, payload, registry
 from .context import current_request_id, new_request_id
 from .handle import JobHandle
 from .options import validate_class
@@ -110,13 +109,14 @@ class Job:
 
         Raises PayloadError (and enqueues nothing) when the arguments do not fit
         ``perform`` or are not JSON. Uses ``REDIS_URL`` unless given ``connection``.
+        While Redis is unreachable it retries for about five seconds, then raises
+        EnqueueError naming the job and its (redacted) arguments.
         """
         if cls.abstract:
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
         body = payload.build(cls, kwargs, current_request_id() or new_request_id())
-        connection = connection if connection is not None else connect()
-        rq_job = cls._enqueue_payload(body, connection)
-        return JobHandle(rq_job.id, cls.name, connection)
+        job_id, connection = delivery.enqueue(cls, body, connection)
+        return JobHandle(job_id, cls.name, connection)
 
     @classmethod
     def _enqueue_payload(
@@ -125,6 +125,7 @@ class Job:
         connection: redis.Redis,
         pipeline: Pipeline | None = None,
         queue: Queue | None = None,
+        job_id: str | None = None,
     ) -> RQJob:
         """Put a checked payload on the job's queue (in ``pipeline`` and ``queue`` when given: batches)."""
         queue = queue or Queue(cls.queue, connection=connection, serializer=JSONSerializer)
@@ -136,6 +137,7 @@ class Job:
             failure_ttl=FAILED_JOB_TTL_S,
             description=cls.name,
             pipeline=pipeline,
+            job_id=job_id,
         )
 
     def on_dead_letter(self, entry: DeadLetterEntry) -> None:
