@@ -86,10 +86,10 @@ def framework_failure(
     return outcome
 
 
-def abandoned(job: SafeRQJob, reason: str) -> Outcome:
-    """The outcome of a job whose work-horse died mid-job."""
+def abandoned(job: SafeRQJob, reason: str, attempt: int | None = None) -> Outcome:
+    """The outcome of a job whose work-horse died mid-job (its ``attempt``, by default the next one)."""
     name, _, _ = payload_parts(job)
-    attempt = job.previous_attempts + 1
+    attempt = attempt if attempt is not None else job.previous_attempts + 1
     reason = reason.strip() or "its worker stopped it"
     outcome = Outcome(
         Status.DEAD_LETTERED,

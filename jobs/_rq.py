@@ -14,9 +14,12 @@ atomically with RQ's.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import math
+import signal
+import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +36,7 @@ from rq.worker import Worker as ForkingRQWorker
 
 from . import _keys, _records, execution, registry
 from ._rq_job import SafeRQJob
+from .abandoned import heartbeat_ttl_s, settle
 from .context import request_context
 from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
 from .errors import JobsError
@@ -56,6 +60,7 @@ class _Bookkeeping:
     # The writes planned for the job being finished, and the entry it was dead-lettered as.
     _pending: tuple[str, Writes] | None = None
     _dead: DeadLetterEntry | None = None
+    _current: tuple[SafeRQJob, Execution] | None = None
 
     # Provided by RQ's BaseWorker.
     connection: Any
@@ -64,11 +69,29 @@ class _Bookkeeping:
     prepare_job_execution: Callable[..., None]
     increment_failed_job_count: Callable[..., None]
     handle_execution_ended: Callable[..., None]
+    maintain_heartbeats: Callable[..., None]
     _finalize_success: Callable[..., None]
+
+    def get_heartbeat_ttl(self, job: RQJob, working_time: float = 0.0) -> int:
+        """A started job whose heartbeat is older than this is abandoned (see abandoned.py)."""
+        return heartbeat_ttl_s()
+
+    def beat(self) -> None:
+        """Renew the heartbeat of the job running in this process (in-process mode; called by the Reaper)."""
+        current = self._current
+        if current is not None:
+            self.maintain_heartbeats(*current)
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
         job = _safe(rq_job)
+        self._current = (job, execution)
+        try:
+            return self._perform(job, queue, execution)
+        finally:
+            self._current = None
+
+    def _perform(self, job: SafeRQJob, queue: Queue, execution: Execution) -> bool:
         self._pending = self._dead = None
         attempt = job.previous_attempts + 1
         try:
@@ -186,13 +209,13 @@ class _Bookkeeping:
         A job that RQ fails without it having run here was abandoned: its
         work-horse died (the parent process notices) or it was stopped.
         """
-        safe = _safe(job)
         if self._pending is None or self._pending[0] != job.id:
-            outcome = _records.abandoned(safe, exc_string)
-            name, _, request_id = _records.payload_parts(safe)
-            with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
-                _log_end(outcome)
-            self._plan(safe, outcome)
+            # Not run to an end here: the work-horse died, or was stopped.
+            with self.connection.pipeline() as pipeline:
+                self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+                pipeline.execute()
+            settle(self.connection, job.id, exc_string.strip() or "its worker stopped it")
+            return
         super().handle_job_failure(  # type: ignore[misc]
             job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
         )
@@ -228,9 +251,30 @@ class _Bookkeeping:
 class ForkingWorker(_Bookkeeping, ForkingRQWorker):
     """RQ's forking worker: each job runs in a fresh work-horse process."""
 
+    def main_work_horse(self, job: RQJob, queue: Queue) -> None:
+        """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the
+        reaper that settles the job as abandoned."""
+        _die_with_parent()
+        super().main_work_horse(job, queue)
+
 
 class InProcessWorker(_Bookkeeping, SimpleWorker):
     """RQ's simple worker: jobs run in the worker's own process (faster, no isolation)."""
+
+
+def _die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError) as err:
+        log.warning(
+            "could not tie the work-horse's life to its worker (%s); an orphan may finish its job", err
+        )
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _safe(job: RQJob) -> SafeRQJob:

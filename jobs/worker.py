@@ -21,6 +21,7 @@ from rq.serializers import JSONSerializer
 
 from ._rq import ForkingWorker, InProcessWorker
 from ._rq_job import SafeRQJob
+from .abandoned import Reaper, heartbeat_interval_s
 from .connection import connect
 from .errors import ConfigurationError
 
@@ -74,6 +75,7 @@ class Worker:
             job_class=SafeRQJob,
             disable_default_exception_handler=True,
             log_job_description=True,
+            job_monitoring_interval=heartbeat_interval_s(),
         )
 
     def _announce(self, burst: bool) -> None:
@@ -98,16 +100,25 @@ class Worker:
         """
         self._announce(burst)
         if not burst:
-            self._rq_worker().work(with_scheduler=True, logging_level=None)
+            self._run(self._rq_worker(), burst=False)
             return
         while True:
-            self._rq_worker().work(burst=True, with_scheduler=True, logging_level=None)
+            self._run(self._rq_worker(), burst=True)
             if any(q.count for q in self.queues):
                 continue
             next_due = self._next_scheduled()
             if next_due is None:
                 return
             time.sleep(min(max(next_due - time.time(), 0.01), _MAX_BURST_WAIT_S))
+
+    def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> None:
+        """One RQ work loop, with the Reaper thread alongside it."""
+        reaper = Reaper(self.connection, [q.name for q in self.queues], beat=worker.beat)
+        reaper.start()
+        try:
+            worker.work(burst=burst, with_scheduler=True, logging_level=None)
+        finally:
+            reaper.stop()
 
     def _next_scheduled(self) -> float | None:
         """The epoch time at which the earliest scheduled job on our queues is due, or None."""

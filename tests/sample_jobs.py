@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +77,34 @@ class KillsItsWorkHorse(Job):
     name = "tests.KillsItsWorkHorse"
 
     def perform(self, path: str) -> None:
-        Path(path).write_text("started\n")
+        with Path(path).open("a") as f:
+            f.write("started\n")
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+class KillsItsWorkHorseEveryTime(KillsItsWorkHorse):
+    """Idempotent, so each death is retried: until the kill limit makes it poison."""
+
+    name = "tests.KillsItsWorkHorseEveryTime"
+    idempotent = True
+
+
+class BlocksUntilReleased(Job):
+    """Writes its pid to ``path``, then waits (at most a minute) for the file ``release`` to appear."""
+
+    name = "tests.BlocksUntilReleased"
+
+    def perform(self, path: str, release: str) -> str:
+        Path(path).write_text(f"{os.getpid()}\n")
+        deadline = time.monotonic() + 60
+        while not Path(release).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return "released"
+
+
+class BlocksUntilReleasedIdempotently(BlocksUntilReleased):
+    name = "tests.BlocksUntilReleasedIdempotently"
+    idempotent = True
 
 
 class RecordsRequestId(Job):

@@ -1,0 +1,196 @@
+"""Jobs whose worker died mid-job: noticed within seconds, counted as an attempt, never left ``started``.
+
+A forking worker's parent notices at once when its work-horse dies. When the
+whole worker dies (SIGKILL, a lost machine), its jobs' heartbeats stop: every
+worker runs a ``Reaper`` thread that, every few seconds, looks for started jobs
+whose heartbeat is older than ``heartbeat_ttl_s()`` and settles them.
+
+Settling an abandoned job records the attempt (outcome ``abandoned``), then:
+``poison`` once the job has taken its worker down ``kill_limit()`` times (it
+must not take the fleet down in a loop); retried if the job is idempotent;
+otherwise dead-lettered ``abandoned`` with "verify the side effect first".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import redis
+from rq import Queue
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
+
+from . import _keys, _records, registry
+from ._rq_job import SafeRQJob
+from .dead_letter import DeadLetterQueue
+from .errors import JobsError
+from .execution import Outcome
+from .job import FAILED_JOB_TTL_S, Job
+from .logs import JobContext, job_context
+from .outcome import Classification
+
+log = logging.getLogger("stalwart.worker")
+
+DEFAULT_HEARTBEAT_INTERVAL_S = 5
+DEFAULT_HEARTBEAT_TTL_S = 15
+DEFAULT_KILL_LIMIT = 3
+FIELD_KILLS = "stalwart_kills"
+
+
+def heartbeat_interval_s() -> int:
+    """How often a running job's heartbeat is renewed (``STALWART_HEARTBEAT_INTERVAL_S``, 5)."""
+    return int(os.environ.get("STALWART_HEARTBEAT_INTERVAL_S", DEFAULT_HEARTBEAT_INTERVAL_S))
+
+
+def heartbeat_ttl_s() -> int:
+    """How stale a heartbeat may get before the job counts as abandoned (``STALWART_HEARTBEAT_TTL_S``, 15)."""
+    return int(os.environ.get("STALWART_HEARTBEAT_TTL_S", DEFAULT_HEARTBEAT_TTL_S))
+
+
+def kill_limit() -> int:
+    """How many dead workers make a job poison (``STALWART_KILL_LIMIT``, 3)."""
+    return int(os.environ.get("STALWART_KILL_LIMIT", DEFAULT_KILL_LIMIT))
+
+
+def settle(
+    connection: redis.Redis, job_id: str, reason: str, members: Iterable[bytes | str] = ()
+) -> str | None:
+    """Settle one abandoned job; returns what became of it (``retried``, ``abandoned``, ``poison``).
+
+    ``members`` are the job's entries in its queue's started registry, removed
+    in the same transaction.
+    """
+    try:
+        fetched = SafeRQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except Exception:  # noqa: BLE001 - its hash is gone (expired or deleted): nothing left to settle
+        log.warning(
+            "abandoned job %s has no data left in Redis; removing it from the started registry", job_id
+        )
+        fetched = None
+    queue = Queue(fetched.origin if fetched else "default", connection=connection, serializer=JSONSerializer)
+    if not isinstance(fetched, SafeRQJob) or fetched.get_status(refresh=False) != JobStatus.STARTED:
+        # Finished meanwhile, or already settled by another worker: only the registry entry is stale.
+        if members:
+            connection.zrem(queue.started_job_registry.key, *members)
+        return None
+    job = fetched
+    kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + 1
+    outcome = _records.abandoned(job, reason, attempt=max(job.previous_attempts, 1))
+    name, _, request_id = _records.payload_parts(job)
+    job_cls = _registered(name)
+    if kills >= kill_limit():
+        verdict = "poison"
+        outcome.classification = Classification.POISON
+        outcome.message = (
+            f"{name} (job {job.id}) has taken its worker down {kills} times ({reason}); it is quarantined "
+            "so it cannot take the fleet down in a loop. Remediation: find what kills the process (memory, "
+            "a native crash) before replaying it."
+        )
+    elif job_cls is not None and job_cls.idempotent:
+        verdict = "retried"
+    else:
+        verdict = "abandoned"
+    history = [
+        *job.history,
+        *(
+            record
+            for record in _records.entry_for(job, outcome).history
+            if record.get("number") == outcome.attempt
+        ),
+    ]
+    with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
+        _log(outcome, verdict)
+    with connection.pipeline() as pipeline:
+        if members:
+            pipeline.zrem(queue.started_job_registry.key, *members)
+        pipeline.hset(job.key, mapping={_keys.FIELD_HISTORY: json.dumps(history), FIELD_KILLS: kills})
+        if verdict == "retried":
+            job.set_status(JobStatus.QUEUED, pipeline=pipeline)
+            queue.push_job_id(job.id, pipeline=pipeline)
+        else:
+            outcome.history = history
+            entry = _records.entry_for(job, outcome)
+            DeadLetterQueue(connection).put(entry, pipeline=pipeline)
+            job.set_status(JobStatus.FAILED, pipeline=pipeline)
+            pipeline.hset(job.key, _keys.FIELD_OUTCOME, "dead_lettered")
+            pipeline.expire(job.key, FAILED_JOB_TTL_S)
+        pipeline.execute()
+    return verdict
+
+
+def _registered(name: str) -> type[Job] | None:
+    try:
+        return registry.resolve(name)
+    except JobsError:
+        return None
+
+
+def _log(outcome: Outcome, verdict: str) -> None:
+    extra = {
+        "outcome": "retrying" if verdict == "retried" else "dead_lettered",
+        "classification": verdict if verdict != "retried" else "abandoned",
+    }
+    if verdict == "retried":
+        log.warning(
+            "job abandoned mid-job, retrying it (the job is idempotent): %s",
+            outcome.error_message,
+            extra=extra,
+        )
+    else:
+        log.error("job ended: %s", outcome.message, extra=extra)
+
+
+def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = None) -> dict[str, str | None]:
+    """Settle every started job of ``queues`` whose heartbeat has expired; returns job id to verdict."""
+    settled: dict[str, str | None] = {}
+    cutoff = now if now is not None else time.time()
+    for name in queues:
+        key = Queue(name, connection=connection, serializer=JSONSerializer).started_job_registry.key
+        by_job: dict[str, list[bytes | str]] = {}
+        for member in connection.zrangebyscore(key, 0, cutoff):
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            by_job.setdefault(text.split(":", 1)[0], []).append(text)
+        for job_id, members in by_job.items():
+            settled[job_id] = settle(
+                connection,
+                job_id,
+                f"its worker stopped sending heartbeats for over {heartbeat_ttl_s()} s",
+                members,
+            )
+    return settled
+
+
+class Reaper(threading.Thread):
+    """A worker's background thread: settles abandoned jobs, and renews the heartbeat of its own job."""
+
+    def __init__(
+        self, connection: redis.Redis, queues: list[str], beat: Callable[[], None] | None = None
+    ) -> None:
+        super().__init__(name="stalwart-reaper", daemon=True)
+        self.connection = connection
+        self.queues = queues
+        self.beat = beat
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        interval = heartbeat_interval_s()
+        while not self.stopping.wait(interval):
+            try:
+                if self.beat is not None:
+                    self.beat()
+                # One reaper at a time across the fleet; the lock lapses on its own.
+                if self.connection.set(_keys.PREFIX + "reaper", os.getpid(), nx=True, ex=interval):
+                    reap(self.connection, self.queues)
+            except redis.RedisError as err:
+                log.warning("could not look for abandoned jobs (%s); trying again in %d s", err, interval)
+            except Exception:
+                log.exception("looking for abandoned jobs failed; trying again in %d s", interval)
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current round."""
+        self.stopping.set()

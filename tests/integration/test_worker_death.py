@@ -1,0 +1,158 @@
+"""Workers killed mid-job, with real worker processes and a real Redis.
+
+The heartbeat settings are shortened here (1 s interval, 3 s TTL) so the tests
+run in seconds; with the defaults (5 s, 15 s) a dead worker's job is settled
+within 20 s.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from jobs import Classification, DeadLetterQueue, Status, Worker
+from tests.conftest import REPO
+from tests.sample_jobs import (
+    BlocksUntilReleased,
+    BlocksUntilReleasedIdempotently,
+    KillsItsWorkHorseEveryTime,
+)
+
+
+@pytest.fixture
+def fast_heartbeats(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    for name, value in (("STALWART_HEARTBEAT_INTERVAL_S", "1"), ("STALWART_HEARTBEAT_TTL_S", "3")):
+        monkeypatch.setenv(name, value)
+        subprocess_env[name] = value
+    return subprocess_env
+
+
+class Workers:
+    """Worker processes started by a test (their logs in its tmp_path), killed at its end."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        with (self.logs / f"worker-{len(self.started)}.log").open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
+                env=self.env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        self.started.append(process)
+        return process
+
+
+@pytest.fixture
+def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    pool = Workers(fast_heartbeats, tmp_path)
+    yield pool
+    for process in pool.started:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {predicate}")
+        time.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.parametrize(
+    ("job", "expected"),
+    [(BlocksUntilReleased, Status.DEAD_LETTERED), (BlocksUntilReleasedIdempotently, Status.SUCCEEDED)],
+)
+def test_a_worker_killed_mid_job_is_settled_by_a_surviving_worker(
+    connection: redis.Redis,
+    workers: Workers,
+    tmp_path: Path,
+    job: type[BlocksUntilReleased],
+    expected: Status,
+) -> None:
+    # Given a worker running a job
+    marker, release = tmp_path / "started", tmp_path / "release"
+    doomed = workers.start()
+    handle = job.enqueue(connection=connection, path=str(marker), release=str(release))
+    wait_for(marker.exists)
+    horse = int(marker.read_text())
+
+    # When that worker is SIGKILLed mid-job, and another worker is running
+    doomed.kill()
+    doomed.wait(10)
+    release.touch()  # from here on, a run of the job would finish at once
+    workers.start()
+
+    # Then its work-horse died with it, and the surviving worker settles the job
+    wait_for(lambda: gone(horse))
+    status = handle.wait(timeout_s=30)
+    if status is not expected and DeadLetterQueue(connection).exists(handle.id):
+        raise AssertionError(DeadLetterQueue(connection).get(handle.id).message)
+    assert status is expected
+    attempts = json.loads(connection.hget(f"rq:job:{handle.id}", "stalwart_history") or "[]")
+    assert attempts[0]["outcome"] == "abandoned"
+    assert attempts[0]["error_message"] == "its worker stopped sending heartbeats for over 3 s"
+    if expected is Status.DEAD_LETTERED:
+        entry = DeadLetterQueue(connection).get(handle.id)
+        assert entry.classification is Classification.ABANDONED
+        assert entry.message.endswith("verify its side effect before replaying it.")
+    else:
+        assert handle.result() == "released"
+        assert connection.hget(f"rq:job:{handle.id}", "stalwart_attempt") == b"2"
+
+
+def test_a_job_that_keeps_killing_its_worker_is_quarantined_as_poison(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    starts = tmp_path / "starts"
+    handle = KillsItsWorkHorseEveryTime.enqueue(connection=connection, path=str(starts))
+
+    Worker(["default"], connection=connection, mode="fork").work(burst=True)
+
+    assert starts.read_text() == "started\n" * 3
+    assert handle.status() is Status.DEAD_LETTERED
+    entry = DeadLetterQueue(connection).get(handle.id)
+    assert entry.classification is Classification.POISON
+    assert [a["outcome"] for a in entry.history] == ["abandoned", "abandoned", "poison"]
+    assert "has taken its worker down 3 times" in entry.message
+
+
+def test_sigterm_lets_the_current_job_finish_before_the_worker_exits(
+    connection: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    marker, release = tmp_path / "started", tmp_path / "release"
+    worker = workers.start()
+    handle = BlocksUntilReleased.enqueue(connection=connection, path=str(marker), release=str(release))
+    wait_for(marker.exists)
+
+    worker.send_signal(signal.SIGTERM)  # warm shutdown: finish the job, take no other
+    later = BlocksUntilReleased.enqueue(
+        connection=connection, path=str(tmp_path / "later"), release=str(release)
+    )
+    release.touch()
+
+    assert worker.wait(30) == 0
+    assert (handle.status(), later.status()) == (Status.SUCCEEDED, Status.QUEUED)
