@@ -14,12 +14,9 @@ atomically with RQ's.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
-import signal
-import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -35,6 +32,7 @@ from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
 from . import _keys, _records, execution, registry
+from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
 from .context import request_context
@@ -45,6 +43,7 @@ from .job import FAILED_JOB_TTL_S
 from .logs import JobContext, job_context
 from .outcome import Status
 from .payload import PoisonPayload, decode
+from .scheduler import ResilientScheduler
 from .sweep import archive, retention_from_environment, sweep
 
 __all__ = ["ForkingWorker", "InProcessWorker", "SafeRQJob"]
@@ -62,8 +61,13 @@ class _Bookkeeping:
     _dead: DeadLetterEntry | None = None
     _current: tuple[SafeRQJob, Execution] | None = None
 
+    # Reconnect to a Redis that went away within seconds, not RQ's minute.
+    max_connection_wait_time = 5.0
+
     # Provided by RQ's BaseWorker.
     connection: Any
+    serializer: Any
+    scheduler: Any
     queues: list[Queue]
     death_penalty_class: Any
     prepare_job_execution: Callable[..., None]
@@ -244,6 +248,30 @@ class _Bookkeeping:
             # Maintenance runs again in a few minutes; a failure here must not stop the worker.
             log.exception("dead-letter maintenance failed; it will run again at the next maintenance")
 
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = "",
+        log_format: str = "",
+    ) -> None:
+        """RQ's scheduler start-up, with a scheduler that survives Redis outages."""
+        self.scheduler = ResilientScheduler(
+            self.queues, connection=self.connection, serializer=self.serializer
+        )
+        self.scheduler.acquire_locks()
+        if not self.scheduler.acquired_locks:
+            return  # another worker's scheduler holds these queues
+        if burst:
+            try:
+                self.scheduler.register_birth()
+                self.scheduler.enqueue_scheduled_jobs()
+            finally:
+                self.scheduler.release_locks()
+                self.scheduler.register_death()
+        else:
+            self.scheduler.start()
+
     def handle_exception(self, job: RQJob, *exc_info: Any) -> None:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""
 
@@ -254,27 +282,12 @@ class ForkingWorker(_Bookkeeping, ForkingRQWorker):
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the
         reaper that settles the job as abandoned."""
-        _die_with_parent()
+        die_with_parent()
         super().main_work_horse(job, queue)
 
 
 class InProcessWorker(_Bookkeeping, SimpleWorker):
     """RQ's simple worker: jobs run in the worker's own process (faster, no isolation)."""
-
-
-def _die_with_parent() -> None:
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError) as err:
-        log.warning(
-            "could not tie the work-horse's life to its worker (%s); an orphan may finish its job", err
-        )
-
-
-_PR_SET_PDEATHSIG = 1
 
 
 def _safe(job: RQJob) -> SafeRQJob:

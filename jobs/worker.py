@@ -17,6 +17,7 @@ from typing import Literal
 
 import redis
 from rq import Queue
+from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from ._rq import ForkingWorker, InProcessWorker
@@ -28,6 +29,7 @@ from .errors import ConfigurationError
 Mode = Literal["fork", "inprocess"]
 log = logging.getLogger("stalwart.worker")
 _MAX_BURST_WAIT_S = 1.0
+_MAX_RESTART_BACKOFF_S = 30.0
 
 
 def import_job_modules(modules: Iterable[str]) -> None:
@@ -99,17 +101,47 @@ class Worker:
         whose jobs retry.
         """
         self._announce(burst)
-        if not burst:
-            self._run(self._rq_worker(), burst=False)
-            return
+        backoff = 1.0
         while True:
-            self._run(self._rq_worker(), burst=True)
-            if any(q.count for q in self.queues):
-                continue
-            next_due = self._next_scheduled()
-            if next_due is None:
-                return
-            time.sleep(min(max(next_due - time.time(), 0.01), _MAX_BURST_WAIT_S))
+            worker = self._rq_worker()
+            try:
+                self._run(worker, burst)
+                if _asked_to_stop(worker):
+                    return
+                if burst:
+                    if self._drained():
+                        return
+                    backoff = 1.0
+                    continue
+                log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
+            except (redis.ConnectionError, redis.TimeoutError) as err:
+                log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
+            try:
+                if self._stop_requested_during(worker, backoff):
+                    return
+            except StopRequested:
+                return  # SIGTERM while waiting to restart: RQ's handler says so by raising
+            backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
+
+    def _drained(self) -> bool:
+        """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
+        if any(q.count for q in self.queues):
+            return False
+        next_due = self._next_scheduled()
+        if next_due is None:
+            return True
+        time.sleep(min(max(next_due - time.time(), 0.01), _MAX_BURST_WAIT_S))
+        return False
+
+    @staticmethod
+    def _stop_requested_during(worker: ForkingWorker | InProcessWorker, seconds: float) -> bool:
+        """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if _asked_to_stop(worker):
+                return True
+            time.sleep(0.1)
+        return _asked_to_stop(worker)
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> None:
         """One RQ work loop, with the Reaper thread alongside it."""
@@ -129,3 +161,8 @@ class Worker:
                 due = float(first[0][1])
                 earliest = due if earliest is None else min(earliest, due)
         return earliest
+
+
+def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:
+    """Whether SIGTERM or SIGINT reached this RQ worker (RQ records it in one of two ways)."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)

@@ -74,6 +74,18 @@ def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def children_of(parent: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == parent:
+            found.add(int(stat.parent.name))
+    return found
+
+
 def gone(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split()[2]
@@ -99,6 +111,8 @@ def test_a_worker_killed_mid_job_is_settled_by_a_surviving_worker(
     handle = job.enqueue(connection=connection, path=str(marker), release=str(release))
     wait_for(marker.exists)
     horse = int(marker.read_text())
+    children = children_of(doomed.pid)
+    assert horse in children and len(children) == 2  # the work-horse and the scheduler
 
     # When that worker is SIGKILLed mid-job, and another worker is running
     doomed.kill()
@@ -106,8 +120,8 @@ def test_a_worker_killed_mid_job_is_settled_by_a_surviving_worker(
     release.touch()  # from here on, a run of the job would finish at once
     workers.start()
 
-    # Then its work-horse died with it, and the surviving worker settles the job
-    wait_for(lambda: gone(horse))
+    # Then its children (work-horse, scheduler) died with it, and the surviving worker settles the job
+    wait_for(lambda: all(gone(pid) for pid in children))
     status = handle.wait(timeout_s=30)
     if status is not expected and DeadLetterQueue(connection).exists(handle.id):
         raise AssertionError(DeadLetterQueue(connection).get(handle.id).message)
