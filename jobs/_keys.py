@@ -23,6 +23,7 @@ DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
 FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
 FIELD_HISTORY = "stalwart_history"
+FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
 
 # The one function name every stalwart job carries in RQ's payload. Workers
 # compare against it and never import it: a payload naming anything else is poison.

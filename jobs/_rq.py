@@ -31,7 +31,7 @@ from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
-from . import _keys, _records, execution, registry
+from . import _keys, _records, circuits, execution, registry
 from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
@@ -130,6 +130,15 @@ class _Bookkeeping:
             return outcome
         context = JobContext(decoded.request_id, job.id, decoded.job.name, attempt)
         with job_context(context), request_context(decoded.request_id or job.id):
+            breaker = circuits.breaker_for(decoded.job, self.connection)
+            if breaker is not None:
+                admission = breaker.admit()
+                if not admission.allowed:
+                    outcome = circuits.snooze(
+                        decoded.job, job.id, attempt, admission.retry_in_s, job.snoozed_since
+                    )
+                    _log_end(outcome)
+                    return outcome
             log.info("job started", extra={"outcome": "started", "duration_ms": None, "queue": job.origin})
             try:
                 with self.death_penalty_class(
@@ -139,6 +148,11 @@ class _Bookkeeping:
             except JobTimeoutException as err:
                 # The alarm fired between perform() returning and the timer being cancelled.
                 outcome = _records.framework_failure(job, attempt, err, job_name=decoded.job.name)
+            if breaker is not None:
+                if outcome.status in (Status.SUCCEEDED, Status.NEGATIVE):
+                    breaker.record_success()
+                elif outcome.error is not None:
+                    breaker.record_failure(outcome.error)
             _log_end(outcome)
         return outcome
 
@@ -151,6 +165,12 @@ class _Bookkeeping:
         fields: dict[Any, Any] = {_keys.FIELD_OUTCOME: outcome.status.value}
         if outcome.status in (Status.SCHEDULED, Status.DEAD_LETTERED) and outcome.history:
             fields[_keys.FIELD_HISTORY] = json.dumps(outcome.history)
+        if outcome.snoozed_since is not None:
+            # Snoozed by an open circuit: this was not an attempt.
+            fields[_keys.FIELD_ATTEMPT] = outcome.attempt
+            fields[_keys.FIELD_SNOOZED_SINCE] = outcome.snoozed_since
+        elif job.snoozed_since is not None and outcome.status is not Status.DEAD_LETTERED:
+            fields[_keys.FIELD_SNOOZED_SINCE] = ""  # it ran: a later snooze starts its own clock
 
         if outcome.status is Status.DEAD_LETTERED:
             entry = _records.entry_for(job, outcome)
@@ -339,6 +359,9 @@ def _log_end(outcome: Outcome) -> None:
 
         extra.update(reason=outcome.negative.reason, details=redact(outcome.negative.details))
         log.info("job ended: negative (%s)", outcome.negative.reason, extra=extra)
+    elif outcome.snoozed_since is not None:
+        extra.update(outcome="snoozed", retry_in_s=outcome.retry_in_s)
+        log.info("job snoozed: %s", outcome.message, extra=extra)
     elif outcome.status is Status.SCHEDULED:
         extra.update(
             outcome="retrying",

@@ -32,6 +32,7 @@ class SafeRQJob(RQJob):
 
     decode_error: str | None = None
     previous_attempts: int = 0
+    snoozed_since: float | None = None
     history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
 
     def _deserialize_data(self) -> None:
@@ -49,6 +50,8 @@ class SafeRQJob(RQJob):
         self.previous_attempts = int(raw) if raw else 0
         raw = _field(raw_data, _keys.FIELD_HISTORY)
         self.history = json.loads(raw) if raw else []
+        raw = _field(raw_data, _keys.FIELD_SNOOZED_SINCE)
+        self.snoozed_since = float(raw) if raw else None
         return result
 
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:

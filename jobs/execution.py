@@ -61,6 +61,9 @@ class Outcome:
     error_message: str | None = None
     message: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Not stored: the error itself (for the circuit breaker), and when snoozing began.
+    error: BaseException | None = None
+    snoozed_since: float | None = None
 
     @property
     def stored_result(self) -> Any:
@@ -108,6 +111,7 @@ def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the job's own failure, recorded whole
         decision = decide(job_cls.budgets, error, history, attempt)
         outcome = finish(Status.SCHEDULED if decision.retry else Status.DEAD_LETTERED)
+        outcome.error = error
         outcome.kind = decision.kind
         outcome.retry_in_s = None if decision.retry_in_s is None else round(decision.retry_in_s, 3)
         outcome.classification = decision.classification

@@ -44,6 +44,10 @@ class Job:
     backoff: ClassVar[Any] = None
     idempotent: ClassVar[bool] = False
     remediation: ClassVar[str | None] = None
+    circuit: ClassVar[str | None] = None
+    circuit_failure_threshold: ClassVar[int] = 5
+    circuit_reset_after_s: ClassVar[float] = 30
+    give_up_after_s: ClassVar[float] = 3600
     abstract: ClassVar[bool] = True
 
     budgets: ClassVar[Budgets]

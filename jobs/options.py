@@ -45,6 +45,15 @@ def _check_positive_number(example: str) -> Callable[[object], str | None]:
     return check
 
 
+def _check_whole_number(example: str) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            return f"must be a whole number >= 1, e.g. {example}"
+        return None
+
+    return check
+
+
 def _check_max_attempts(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         return "must be a whole number >= 1 (attempts in all, the first included), e.g. max_attempts = 5"
@@ -111,6 +120,10 @@ OPTIONS: dict[str, Callable[[object], str | None]] = {
     "backoff": _check_backoff,
     "idempotent": _check_bool("idempotent"),
     "remediation": _check_optional_str("remediation"),
+    "circuit": _check_optional_str("circuit"),
+    "circuit_failure_threshold": _check_whole_number("circuit_failure_threshold = 5"),
+    "circuit_reset_after_s": _check_positive_number("circuit_reset_after_s = 30"),
+    "give_up_after_s": _check_positive_number("give_up_after_s = 3600"),
     "abstract": _check_bool("abstract"),
 }
 

@@ -6,6 +6,7 @@ Nothing here imports ``jobs`` or ``rq``: these pieces work in any Python code.
 from __future__ import annotations
 
 from .backoff import Backoff, Exponential, Fixed, Linear
+from .circuit import Admission, CircuitBreaker, CircuitOpen
 from .classify import Kind, ambiguous, classify, transient
 from .context import attempting
 from .errors import OperationFailed, PolicyError, ResilienceError
@@ -15,7 +16,10 @@ from .retry import retry_call, retrying
 
 __all__ = [
     "REDACTED",
+    "Admission",
     "Backoff",
+    "CircuitBreaker",
+    "CircuitOpen",
     "Exponential",
     "Fixed",
     "Kind",

@@ -241,3 +241,26 @@ class HookRaises(Job):
 
     def on_dead_letter(self, entry: DeadLetterEntry) -> None:
         raise RuntimeError("the hook itself is broken")
+
+
+class ChargeBehindCircuit(Job):
+    """Refusals open the shared circuit after 2 failures; while open, jobs are snoozed."""
+
+    name = "tests.ChargeBehindCircuit"
+    retry_on = (GatewayRefused,)
+    max_attempts = 2
+    backoff = NO_WAIT
+    circuit = "test-gateway"
+    circuit_failure_threshold = 2
+    circuit_reset_after_s = 1
+    give_up_after_s = 60
+
+    def perform(self, customer_id: int) -> str:
+        return str(Gateway().charge(customer_id, 1000).authorization_code)
+
+
+class ChargeBehindCircuitBriefly(ChargeBehindCircuit):
+    """Gives up on an open circuit at once."""
+
+    name = "tests.ChargeBehindCircuitBriefly"
+    give_up_after_s = 0.5
