@@ -42,7 +42,7 @@ from .execution import Outcome
 from .job import FAILED_JOB_TTL_S
 from .logs import JobContext, job_context
 from .outcome import Status
-from .payload import PoisonPayload, decode
+from .payload import PoisonPayload, decode, max_payload_bytes
 from .scheduler import ResilientScheduler
 from .sweep import archive, retention_from_environment, sweep
 
@@ -121,6 +121,12 @@ class _Bookkeeping:
 
     def _run(self, job: SafeRQJob, attempt: int) -> Outcome:
         try:
+            size, limit = len(job.data), max_payload_bytes()
+            if size > limit:
+                raise PoisonPayload(
+                    f"the payload is {size} bytes, over the {limit}-byte limit (STALWART_MAX_PAYLOAD_BYTES); "
+                    "it was not decoded"
+                )
             decoded = decode(job.func_name, job.instance, job.args, job.kwargs)
         except PoisonPayload as err:
             outcome = _records.poison(job, attempt, str(err))

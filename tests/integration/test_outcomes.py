@@ -184,3 +184,24 @@ def test_dead_letter_entries_keep_the_kwargs_whole_for_replay(connection: redis.
     # No TTL on the entry or its audit trail: nothing leaves silently.
     assert connection.ttl(f"stalwart:dlq:entry:{handle.id}") == -1
     assert connection.ttl(f"stalwart:dlq:audit:{handle.id}") == -1
+
+
+def test_a_payload_over_the_size_limit_is_poison_and_never_decoded(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Written by something that skipped enqueue's own check
+    forged = _forge(
+        connection, "stalwart.run", [], {"job": "tests.Add", "kwargs": {"a": "x" * 5000, "b": "y"}}
+    )
+    after = Add.enqueue(connection=connection, a=1, b=2)
+    monkeypatch.setenv("STALWART_MAX_PAYLOAD_BYTES", "2000")
+
+    drain(connection)
+
+    entry = DeadLetterQueue(connection).get(forged)
+    assert entry.classification is Classification.POISON
+    assert entry.error_message.startswith("the payload is ")
+    assert entry.error_message.endswith(
+        "bytes, over the 2000-byte limit (STALWART_MAX_PAYLOAD_BYTES); it was not decoded"
+    )
+    assert after.result() == 3
