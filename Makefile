@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck clean
+.PHONY: test demo bench chaos lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.throughput
 	$(BIN)/python -m tests.benchmarks.dead_letter
+
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.run --jobs 1000
 
 clean:
 	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache

@@ -86,6 +86,12 @@ class _Bookkeeping:
         if current is not None:
             self.maintain_heartbeats(*current)
 
+    def keep_scheduler(self) -> None:
+        """Start this worker's scheduler if none is running for its queues (its lock has lapsed)."""
+        scheduler = self.scheduler
+        if scheduler is not None and (scheduler._process is None or not scheduler._process.is_alive()):
+            scheduler.acquire_locks(auto_start=True)
+
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
         job = _safe(rq_job)

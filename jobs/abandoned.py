@@ -33,6 +33,7 @@ from .execution import Outcome
 from .job import FAILED_JOB_TTL_S, Job
 from .logs import JobContext, job_context
 from .outcome import Classification
+from .scheduler import release_stale_locks
 
 log = logging.getLogger("stalwart.worker")
 
@@ -145,12 +146,65 @@ def _log(outcome: Outcome, verdict: str) -> None:
         log.error("job ended: %s", outcome.message, extra=extra)
 
 
+# Put a job back on its queue if it is still in the intermediate list (a worker that had dequeued it died
+# before starting it). Atomic: a worker that starts it meanwhile removes it first, and then this does nothing.
+_REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+redis.call('DEL', KEYS[3])
+return 0
+"""
+
+
+def recover_dequeued(connection: redis.Redis, queue: Queue, now: float, grace_s: float) -> list[str]:
+    """Put back jobs that a worker dequeued but never started (it died in between); they never ran.
+
+    RQ moves a job to an intermediate list when it dequeues it, and recovers
+    jobs stuck there only during maintenance, minutes later.
+    """
+    recovered = []
+    intermediate = queue.intermediate_queue_key
+    started = {
+        (m.decode() if isinstance(m, bytes) else str(m)).split(":", 1)[0]
+        for m in connection.zrange(queue.started_job_registry.key, 0, -1)
+    }
+    requeue = connection.register_script(_REQUEUE)
+    for raw in connection.lrange(intermediate, 0, -1):
+        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if job_id in started:
+            continue
+        seen_key = f"{_keys.PREFIX}dequeued:{job_id}"
+        connection.set(seen_key, now, nx=True, ex=24 * 3600)
+        first_seen = float(connection.get(seen_key) or now)
+        if now - first_seen < grace_s:
+            continue
+        if requeue(keys=[intermediate, queue.key, seen_key], args=[job_id]) == 1:
+            recovered.append(job_id)
+            log.warning(
+                "job %s was dequeued by a worker that died before starting it; it is back on %s "
+                "(it never ran)",
+                job_id,
+                queue.name,
+                extra={"job_id": job_id, "queue": queue.name},
+            )
+    return recovered
+
+
 def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = None) -> dict[str, str | None]:
-    """Settle every started job of ``queues`` whose heartbeat has expired; returns job id to verdict."""
+    """Settle every started job of ``queues`` whose heartbeat has expired; returns job id to verdict.
+
+    Jobs dequeued but never started by a worker that died are put back on their queue.
+    """
     settled: dict[str, str | None] = {}
     cutoff = now if now is not None else time.time()
     for name in queues:
-        key = Queue(name, connection=connection, serializer=JSONSerializer).started_job_registry.key
+        queue = Queue(name, connection=connection, serializer=JSONSerializer)
+        for job_id in recover_dequeued(connection, queue, cutoff, grace_s=heartbeat_ttl_s()):
+            settled[job_id] = "requeued"
+        key = queue.started_job_registry.key
         by_job: dict[str, list[bytes | str]] = {}
         for member in connection.zrangebyscore(key, 0, cutoff):
             text = member.decode() if isinstance(member, bytes) else str(member)
@@ -166,15 +220,21 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
 
 
 class Reaper(threading.Thread):
-    """A worker's background thread: settles abandoned jobs, and renews the heartbeat of its own job."""
+    """A worker's background thread: settles abandoned jobs, renews its own job's heartbeat, and takes
+    over the scheduler when the worker that ran it died (RQ would wait for its next maintenance)."""
 
     def __init__(
-        self, connection: redis.Redis, queues: list[str], beat: Callable[[], None] | None = None
+        self,
+        connection: redis.Redis,
+        queues: list[str],
+        beat: Callable[[], None] | None = None,
+        keep_scheduler: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(name="stalwart-reaper", daemon=True)
         self.connection = connection
         self.queues = queues
         self.beat = beat
+        self.keep_scheduler = keep_scheduler
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -186,6 +246,9 @@ class Reaper(threading.Thread):
                 # One reaper at a time across the fleet; the lock lapses on its own.
                 if self.connection.set(_keys.PREFIX + "reaper", os.getpid(), nx=True, ex=interval):
                     reap(self.connection, self.queues)
+                    release_stale_locks(self.connection, self.queues)
+                if self.keep_scheduler is not None:
+                    self.keep_scheduler()
             except redis.RedisError as err:
                 log.warning("could not look for abandoned jobs (%s); trying again in %d s", err, interval)
             except Exception:

@@ -12,13 +12,38 @@ import logging
 import time
 
 import redis
-from rq.scheduler import RQScheduler
+from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE, RQScheduler
 
 from ._process import die_with_parent
 
 log = logging.getLogger("stalwart.scheduler")
 
 MAX_BACKOFF_S = 5.0
+
+# RQ's scheduler refreshes its queue locks to 61 s every second. A lock left with
+# less than 51 s has not been refreshed for 10 s: its scheduler died (a SIGKILLed
+# worker takes its scheduler with it), and RQ would let it block scheduling for
+# the rest of the minute. Deleted only if unchanged, so a live scheduler keeps it.
+STALE_LOCK_S = 10
+_RELEASE_STALE = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and ttl < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def release_stale_locks(connection: redis.Redis, queues: list[str]) -> list[str]:
+    """Free the scheduler locks of these queues whose holder stopped refreshing them; returns the queues."""
+    release = connection.register_script(_RELEASE_STALE)
+    freed = []
+    for name in queues:
+        if release(keys=[SCHEDULER_LOCKING_KEY_TEMPLATE % name], args=[(61 - STALE_LOCK_S) * 1000]) == 1:
+            freed.append(name)
+            log.warning("the scheduler for %s stopped refreshing its lock; another worker takes over", name)
+    return freed
 
 
 class ResilientScheduler(RQScheduler):

@@ -145,7 +145,12 @@ class Worker:
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> None:
         """One RQ work loop, with the Reaper thread alongside it."""
-        reaper = Reaper(self.connection, [q.name for q in self.queues], beat=worker.beat)
+        reaper = Reaper(
+            self.connection,
+            [q.name for q in self.queues],
+            beat=worker.beat,
+            keep_scheduler=None if burst else worker.keep_scheduler,
+        )
         reaper.start()
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=None)

@@ -9,11 +9,15 @@ Its state lives in Redis so that forked work-horses share it. Each call to
 - ``timeout_before``: raise GatewayTimeout before charging
 - ``timeout_after``: charge, then raise GatewayTimeout (the case that charges customers twice)
 - ``decline``: answer "declined" without charging
+- ``garble``: charge, then answer something unreadable (GarbledResponse)
+
+Without a script, ``chaos(...)`` sets the odds of each fault for every call.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import dataclass
 
 import redis
@@ -33,6 +37,10 @@ class GatewayTimeout(TimeoutError):
     """No answer in time: the charge may or may not have happened."""
 
 
+class GarbledResponse(ValueError):
+    """The gateway answered something unreadable: the charge may or may not have happened."""
+
+
 @dataclass(frozen=True)
 class ChargeResult:
     declined: bool
@@ -47,9 +55,31 @@ class Gateway:
     def script(self, customer_id: int, *steps: str) -> None:
         self.connection.rpush(f"gateway:script:{customer_id}", *steps)
 
+    def chaos(self, refuse: float, timeout: float, decline: float, garble: float) -> None:
+        """Answer unscripted calls at random: these shares refused, timed out, declined, garbled."""
+        self.connection.hset(
+            "gateway:chaos",
+            mapping={"refuse": refuse, "timeout": timeout, "decline": decline, "garble": garble},
+        )
+
+    def _draw(self) -> str:
+        odds = {k.decode(): float(v) for k, v in self.connection.hgetall("gateway:chaos").items()}
+        roll = random.random()
+        for step, share in (
+            ("refuse", odds.get("refuse", 0)),
+            ("decline", odds.get("decline", 0)),
+            ("garble", odds.get("garble", 0)),
+        ):
+            if roll < share:
+                return step
+            roll -= share
+        if roll < odds.get("timeout", 0):
+            return random.choice(["timeout_before", "timeout_after"])
+        return "ok"
+
     def charge(self, customer_id: int, amount: int, idempotency_key: str | None = None) -> ChargeResult:
         raw = self.connection.lpop(f"gateway:script:{customer_id}")
-        step = raw.decode() if isinstance(raw, bytes) else "ok"
+        step = raw.decode() if isinstance(raw, bytes) else self._draw()
         if step == "refuse":
             raise GatewayRefused(f"gateway refused the connection for customer {customer_id}")
         if step == "rate_limited":
@@ -73,6 +103,8 @@ class Gateway:
             self.connection.hset("gateway:keys", idempotency_key, authorization)
         if step == "timeout_after":
             raise GatewayTimeout("read timed out")
+        if step == "garble":
+            raise GarbledResponse("unparseable answer: '<html><body>502 Bad Gat'")
         return ChargeResult(declined=False, authorization_code=authorization)
 
     def charges(self, customer_id: int) -> int:

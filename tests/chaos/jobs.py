@@ -1,0 +1,24 @@
+"""The job the chaos run charges customers with: not idempotent, so it must never charge twice."""
+
+from __future__ import annotations
+
+from jobs import Job, Negative
+from resilience import Fixed
+from tests.gateway import GarbledResponse, Gateway, GatewayRefused, GatewayTimeout
+
+
+class ChaosCharge(Job):
+    name = "chaos.Charge"
+    retry_on = (GatewayRefused,)
+    ambiguous_on = (GatewayTimeout, GarbledResponse)
+    max_attempts = 5
+    backoff = Fixed(0)
+
+    def describe(self, customer_id: int) -> str:
+        return f"charging customer {customer_id} the monthly fee"
+
+    def perform(self, customer_id: int) -> str | Negative:
+        result = Gateway().charge(customer_id, 1000)
+        if result.declined:
+            return Negative("card_declined", customer_id=customer_id, code=result.code)
+        return str(result.authorization_code)
