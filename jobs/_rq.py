@@ -31,7 +31,7 @@ from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
-from . import _keys, _records, circuits, execution, registry
+from . import _keys, _records, circuits, execution
 from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
@@ -257,7 +257,7 @@ class _Bookkeeping:
         )
         dead, self._dead = self._dead, None
         if dead is not None:
-            _after_dead_letter(self.connection, dead)
+            DeadLetterQueue(self.connection).after_dead_letter(dead)
 
     def cleanup_execution(self, job: RQJob, pipeline: Pipeline, execution: Execution | None = None) -> None:
         """RQ's cleanup, with our planned writes in the same pipeline."""
@@ -334,34 +334,6 @@ def _entry_or_none(dlq: DeadLetterQueue, entry_id: str) -> DeadLetterEntry | Non
     except JobsError:
         log.warning("replayed job refers to dead-letter entry %s, which no longer exists", entry_id)
         return None
-
-
-def _after_dead_letter(connection: Any, entry: DeadLetterEntry) -> None:
-    """Run the job's hook and the size check; neither may undo or block the dead-lettering."""
-    try:
-        job_cls = registry.resolve(entry.job)
-    except JobsError:
-        job_cls = None
-    if job_cls is not None:
-        instance = job_cls(
-            job_id=entry.id,
-            attempt=entry.attempts,
-            request_id=entry.request_id,
-            idempotency_key=entry.idempotency_key,
-        )
-        try:
-            instance.on_dead_letter(entry)
-        except Exception:
-            log.exception(
-                "on_dead_letter of %s raised for entry %s; the entry is stored regardless",
-                entry.job,
-                entry.id,
-                extra={"job_id": entry.id, "job": entry.job},
-            )
-    try:
-        DeadLetterQueue(connection).check_size()
-    except Exception:
-        log.exception("could not check the dead-letter queue's size after dead-lettering %s", entry.id)
 
 
 def _log_end(outcome: Outcome) -> None:

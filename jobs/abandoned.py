@@ -106,6 +106,7 @@ def settle(
     ]
     with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
         _log(outcome, verdict)
+    dead = None
     with connection.pipeline() as pipeline:
         if members:
             pipeline.zrem(queue.started_job_registry.key, *members)
@@ -117,10 +118,13 @@ def settle(
             outcome.history = history
             entry = _records.entry_for(job, outcome)
             DeadLetterQueue(connection).put(entry, pipeline=pipeline)
+            dead = entry
             job.set_status(JobStatus.FAILED, pipeline=pipeline)
             pipeline.hset(job.key, _keys.FIELD_OUTCOME, "dead_lettered")
             pipeline.expire(job.key, FAILED_JOB_TTL_S)
         pipeline.execute()
+    if dead is not None:
+        DeadLetterQueue(connection).after_dead_letter(dead)
     return verdict
 
 

@@ -32,7 +32,7 @@ import redis
 from redis.client import Pipeline
 
 from . import _keys
-from .errors import NoSuchEntryError
+from .errors import JobsError, NoSuchEntryError
 from .outcome import Classification
 
 log = logging.getLogger("stalwart.dead_letter")
@@ -356,6 +356,35 @@ class DeadLetterQueue:
                 extra={"outcome": "dlq_over_threshold"},
             )
         return True
+
+    def after_dead_letter(self, entry: DeadLetterEntry) -> None:
+        """Run the job's ``on_dead_letter`` hook and the size check; neither may undo or block the entry."""
+        from . import registry
+
+        try:
+            job_cls = registry.resolve(entry.job)
+        except JobsError:
+            job_cls = None
+        if job_cls is not None:
+            instance = job_cls(
+                job_id=entry.id,
+                attempt=entry.attempts,
+                request_id=entry.request_id,
+                idempotency_key=entry.idempotency_key,
+            )
+            try:
+                instance.on_dead_letter(entry)
+            except Exception:
+                log.exception(
+                    "on_dead_letter of %s raised for entry %s; the entry is stored regardless",
+                    entry.job,
+                    entry.id,
+                    extra={"job_id": entry.id, "job": entry.job},
+                )
+        try:
+            self.check_size()
+        except redis.RedisError:
+            log.exception("could not check the dead-letter queue's size after dead-lettering %s", entry.id)
 
     # -- operations (in replay.py) -------------------------------------------------------------
 

@@ -81,6 +81,9 @@ class KillsItsWorkHorse(Job):
             f.write("started\n")
         os.kill(os.getpid(), signal.SIGKILL)
 
+    def on_dead_letter(self, entry: DeadLetterEntry) -> None:
+        connect().rpush("horse:dead", f"{entry.id}:{entry.classification}")
+
 
 class KillsItsWorkHorseEveryTime(KillsItsWorkHorse):
     """Idempotent, so each death is retried: until the kill limit makes it poison."""

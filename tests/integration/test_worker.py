@@ -33,6 +33,7 @@ def test_a_killed_work_horse_is_dead_lettered_as_abandoned_and_the_worker_carrie
     )
     assert "(signal 9)" in entry.error_message
     assert entry.message.endswith("verify its side effect before replaying it.")
+    assert connection.lrange("horse:dead", 0, -1) == [f"{doomed.id}:abandoned".encode()]  # its hook ran
     assert after.status() is Status.SUCCEEDED
 
 
