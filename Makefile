@@ -29,6 +29,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.throughput
 	$(BIN)/python -m tests.benchmarks.dead_letter
+	$(BIN)/python -m tests.benchmarks.sentry_hanging
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000

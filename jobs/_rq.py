@@ -35,6 +35,7 @@ from . import _keys, _records, circuits, execution
 from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
+from .alerts import dead_letter_alert, raise_alert
 from .context import request_context
 from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
 from .errors import JobsError
@@ -200,6 +201,7 @@ class _Bookkeeping:
 
             def writes(pipeline: Pipeline) -> None:
                 dlq.put(entry, pipeline=pipeline, previous=original, audit=audit)
+                raise_alert(dead_letter_alert(entry), pipeline=pipeline)
                 pipeline.hset(job.key, mapping=fields)
                 pipeline.expire(job.key, FAILED_JOB_TTL_S)
 

@@ -27,6 +27,7 @@ from rq.serializers import JSONSerializer
 
 from . import _keys, _records, registry
 from ._rq_job import SafeRQJob
+from .alerts import dead_letter_alert, raise_alert
 from .dead_letter import DeadLetterQueue
 from .errors import JobsError
 from .execution import Outcome
@@ -118,6 +119,7 @@ def settle(
             outcome.history = history
             entry = _records.entry_for(job, outcome)
             DeadLetterQueue(connection).put(entry, pipeline=pipeline)
+            raise_alert(dead_letter_alert(entry), pipeline=pipeline)
             dead = entry
             job.set_status(JobStatus.FAILED, pipeline=pipeline)
             pipeline.hset(job.key, _keys.FIELD_OUTCOME, "dead_lettered")

@@ -348,12 +348,21 @@ class DeadLetterQueue:
             self.connection.delete(_keys.DEAD_LETTER_ALERTED)
             return False
         if self.connection.set(_keys.DEAD_LETTER_ALERTED, size, nx=True):
-            log.error(
-                "the dead-letter queue holds %d dead entries, over its threshold of %d: something is failing "
-                "repeatedly; see `stalwart dlq list --status dead`",
-                size,
-                limit,
-                extra={"outcome": "dlq_over_threshold"},
+            from .alerts import Alert, raise_alert
+
+            message = (
+                f"the dead-letter queue holds {size} dead entries, over its threshold of {limit}: "
+                "something is failing repeatedly; see `stalwart dlq list --status dead`"
+            )
+            log.error(message, extra={"outcome": "dlq_over_threshold"})
+            raise_alert(
+                Alert(
+                    title="dead-letter queue over its threshold",
+                    message=message,
+                    tags={"dead_entries": str(size), "threshold": str(limit)},
+                    fingerprint=["stalwart.dlq_over_threshold"],
+                ),
+                connection=self.connection,
             )
         return True
 

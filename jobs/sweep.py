@@ -23,6 +23,7 @@ from rq.serializers import JSONSerializer
 
 from . import _keys, _records
 from ._rq_job import SafeRQJob
+from .alerts import dead_letter_alert, raise_alert
 from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
 from .outcome import Classification, Status
 from .payload import PoisonPayload, decode
@@ -45,6 +46,7 @@ def sweep(connection: redis.Redis, queues: Iterable[str]) -> list[str]:
                         pipeline=pipeline,
                         audit=audit_record("sweep", "dead", by="worker", source=f"rq:failed:{name}"),
                     )
+                    raise_alert(dead_letter_alert(entry), pipeline=pipeline)
                 registry.remove(job_id, pipeline=pipeline)
                 pipeline.execute()
             if entry is not None:

@@ -23,6 +23,7 @@ from rq.serializers import JSONSerializer
 from ._rq import ForkingWorker, InProcessWorker
 from ._rq_job import SafeRQJob
 from .abandoned import Reaper, heartbeat_interval_s
+from .alerts import Dispatcher, sinks_from_environment
 from .connection import connect
 from .errors import ConfigurationError
 
@@ -152,10 +153,16 @@ class Worker:
             keep_scheduler=None if burst else worker.keep_scheduler,
         )
         reaper.start()
+        sinks = sinks_from_environment()
+        dispatcher = Dispatcher(self.connection, sinks) if sinks else None
+        if dispatcher is not None:
+            dispatcher.start()
         try:
             worker.work(burst=burst, with_scheduler=True, logging_level=None)
         finally:
             reaper.stop()
+            if dispatcher is not None:
+                dispatcher.stop()
 
     def _next_scheduled(self) -> float | None:
         """The epoch time at which the earliest scheduled job on our queues is due, or None."""

@@ -267,3 +267,10 @@ class ChargeBehindCircuitBriefly(ChargeBehindCircuit):
 
     name = "tests.ChargeBehindCircuitBriefly"
     give_up_after_s = 0.5
+
+
+class FailsWithASecret(Job):
+    name = "tests.FailsWithASecret"
+
+    def perform(self, customer_id: int, api_token: str) -> None:
+        raise PermissionError(f"gateway rejected the credentials for customer {customer_id}")

@@ -14,3 +14,10 @@ class Noop(Job):
 
     def perform(self, n: int) -> int:
         return n
+
+
+class Fails(Job):
+    name = "bench.Fails"
+
+    def perform(self, n: int) -> None:
+        raise LookupError(f"record {n} not found")

@@ -1,0 +1,106 @@
+"""Alerts reach a real HTTP Sentry endpoint on 127.0.0.1 from forking workers: once per dead job, never for noise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from jobs import Status, Worker
+from jobs.alerts import OUTBOX, Alert, CommandSink, Dispatcher
+from tests.conftest import REPO
+from tests.gateway import Gateway
+from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
+from tests.sentry_server import sentry_server
+
+
+def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
+    connection: redis.Redis, subprocess_env: dict[str, str]
+) -> None:
+    gateway = Gateway(connection)
+    gateway.script(1, "refuse", "refuse", "refuse")  # exhausted after 3 attempts: one event, not three
+    gateway.script(2, "refuse", "ok")  # a retry that then succeeds: no event
+    gateway.script(3, "decline")  # a Negative: no event
+    exhausted = ChargeFee.enqueue(connection=connection, customer_id=1)
+    recovered = ChargeFee.enqueue(connection=connection, customer_id=2)
+    declined = ChargeFee.enqueue(connection=connection, customer_id=3)
+    broken = SaveReport.enqueue(connection=connection, month="2026-10")
+    secret = FailsWithASecret.enqueue(connection=connection, customer_id=4, api_token="tok-LIVE-123")
+
+    with sentry_server() as sentry:
+        run = subprocess.run(
+            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", "--burst"],
+            env={**subprocess_env, "SENTRY_DSN": sentry.dsn},
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        events = list(sentry.events)
+
+    assert (recovered.status(), declined.status()) == (Status.SUCCEEDED, Status.NEGATIVE)
+    by_job = {event["tags"]["job"]: event for event in events}
+    assert sorted(by_job) == ["tests.ChargeFee", "tests.FailsWithASecret", "tests.SaveReport"]
+    assert len(events) == 3
+
+    charge = by_job["tests.ChargeFee"]
+    assert charge["tags"] == {
+        "job": "tests.ChargeFee",
+        "classification": "exhausted",
+        "queue": "default",
+        "attempt": "3",
+        "request_id": charge["tags"]["request_id"],
+    }
+    assert charge["fingerprint"] == ["tests.ChargeFee", "GatewayRefused"]
+    assert charge["message"].startswith(
+        f"tests.ChargeFee (job {exhausted.id}, attempt 3/3) failed while charging"
+    )
+    assert [a["outcome"] for a in charge["contexts"]["stalwart"]["attempts"]] == [
+        "retrying",
+        "retrying",
+        "exhausted",
+    ]
+    assert by_job["tests.SaveReport"]["contexts"]["stalwart"]["entry_id"] == broken.id
+    assert by_job["tests.FailsWithASecret"]["contexts"]["stalwart"]["kwargs"] == {
+        "customer_id": 4,
+        "api_token": "[redacted]",
+    }
+    assert "tok-LIVE-123" not in str(events)
+    assert secret.status() is Status.DEAD_LETTERED
+    assert connection.llen(OUTBOX) == 0
+
+
+def test_a_command_sink_gets_the_alert_text(
+    connection: redis.Redis, tmp_path: Path, monkeypatch: object
+) -> None:
+    out = tmp_path / "mail.txt"
+    handle = SaveReport.enqueue(connection=connection, month="2026-07")
+    monkeypatch.setenv("STALWART_ALERT_COMMAND", f"sh -c 'cat >> {out}'")  # type: ignore[attr-defined]
+
+    Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
+
+    text = out.read_text()
+    assert text.startswith("tests.SaveReport dead-lettered (non_retryable): RuntimeError\n\n")
+    assert f"tests.SaveReport (job {handle.id}, attempt 1/1) failed while saving the 2026-07 report" in text
+    assert "classification=non_retryable" in text
+
+
+def test_one_failing_sink_stops_no_other(connection: redis.Redis, tmp_path: Path, caplog: object) -> None:
+    out = tmp_path / "mail.txt"
+    failing = CommandSink("sh -c 'echo mail server down >&2; exit 75'")
+    working = CommandSink(["sh", "-c", f"cat >> {out}"])
+    alert = Alert(title="invariant violated", message="3 purchases have no authorization code")
+
+    Dispatcher(connection, [failing, working]).deliver(alert)
+
+    assert out.read_text() == alert.text()
+    (record,) = [r for r in caplog.records if r.name == "stalwart.alerts"]  # type: ignore[attr-defined]
+    assert (
+        record.getMessage()
+        == "the command alert sink failed for 'invariant violated'; the alert is in the log"
+    )
+    assert "sh exited 75: mail server down" in str(record.exc_info[1])
