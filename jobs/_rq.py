@@ -31,7 +31,7 @@ from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
-from . import _keys, _records, circuits, execution
+from . import _keys, _records, circuits, execution, stats
 from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
@@ -42,7 +42,7 @@ from .errors import JobsError
 from .execution import Outcome
 from .job import FAILED_JOB_TTL_S
 from .logs import JobContext, job_context
-from .outcome import Status
+from .outcome import Classification, Status
 from .payload import PoisonPayload, decode, max_payload_bytes
 from .scheduler import ResilientScheduler
 from .sweep import archive, retention_from_environment, sweep
@@ -154,10 +154,14 @@ class _Bookkeeping:
                     return outcome
             log.info("job started", extra={"outcome": "started", "duration_ms": None, "queue": job.origin})
             try:
-                with self.death_penalty_class(
-                    job.timeout or decoded.job.timeout_s, JobTimeoutException, job_id=job.id
+                with (
+                    stats.collecting() as counted,
+                    self.death_penalty_class(
+                        job.timeout or decoded.job.timeout_s, JobTimeoutException, job_id=job.id
+                    ),
                 ):
                     outcome = execution.run(decoded, job.id, attempt, job.history)
+                outcome.app_counts = counted
             except JobTimeoutException as err:
                 # The alarm fired between perform() returning and the timer being cancelled.
                 outcome = _records.framework_failure(job, attempt, err, job_name=decoded.job.name)
@@ -171,6 +175,7 @@ class _Bookkeeping:
 
     def _plan(self, job: SafeRQJob, outcome: Outcome) -> None:
         """Decide what to write for ``outcome``; it is written inside RQ's pipeline by cleanup_execution."""
+        counts = _counts(outcome)
         replay_of = _records.meta(job).get("replay_of")
         dlq = DeadLetterQueue(self.connection)
         # A replay's entry is read now, before RQ's transaction (the one extra round trip, on this rare path).
@@ -202,6 +207,7 @@ class _Bookkeeping:
             def writes(pipeline: Pipeline) -> None:
                 dlq.put(entry, pipeline=pipeline, previous=original, audit=audit)
                 raise_alert(dead_letter_alert(entry), pipeline=pipeline)
+                stats.write(pipeline, counts)
                 pipeline.hset(job.key, mapping=fields)
                 pipeline.expire(job.key, FAILED_JOB_TTL_S)
 
@@ -213,11 +219,13 @@ class _Bookkeeping:
             def writes(pipeline: Pipeline) -> None:
                 pipeline.hset(job.key, mapping=fields)
                 dlq.set_status(original, "resolved", resolved, pipeline=pipeline)
+                stats.write(pipeline, counts)
 
         else:
 
             def writes(pipeline: Pipeline) -> None:
                 pipeline.hset(job.key, mapping=fields)
+                stats.write(pipeline, counts)
 
         self._pending = (job.id, writes)
 
@@ -336,6 +344,25 @@ def _entry_or_none(dlq: DeadLetterQueue, entry_id: str) -> DeadLetterEntry | Non
     except JobsError:
         log.warning("replayed job refers to dead-letter entry %s, which no longer exists", entry_id)
         return None
+
+
+def _counts(outcome: Outcome) -> list[tuple[str, str, float]]:
+    """The statistics one attempt adds: its outcome (with reason or classification) and its duration."""
+    job = outcome.job
+    if outcome.snoozed_since is not None:
+        return [(job, "snoozed", 1)]
+    counts: list[tuple[str, str, float]] = [*outcome.app_counts]
+    if outcome.status is Status.NEGATIVE and outcome.negative is not None:
+        counts += [(job, "negative", 1), (job, f"negative.{outcome.negative.reason}", 1)]
+    elif outcome.status is Status.SCHEDULED:
+        counts.append((job, "retried", 1))
+    elif outcome.status is Status.DEAD_LETTERED:
+        counts += [(job, "dead_lettered", 1), (job, f"dead_lettered.{outcome.classification}", 1)]
+    else:
+        counts.append((job, "succeeded", 1))
+    if outcome.classification is not Classification.POISON:
+        counts += [(job, "runs", 1), (job, "duration_ms", outcome.duration_ms)]
+    return counts
 
 
 def _log_end(outcome: Outcome) -> None:

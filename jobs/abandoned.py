@@ -25,7 +25,7 @@ from rq import Queue
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
-from . import _keys, _records, registry
+from . import _keys, _records, registry, stats
 from ._rq_job import SafeRQJob
 from .alerts import dead_letter_alert, raise_alert
 from .dead_letter import DeadLetterQueue
@@ -84,26 +84,10 @@ def settle(
     kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + 1
     outcome = _records.abandoned(job, reason, attempt=max(job.previous_attempts, 1))
     name, _, request_id = _records.payload_parts(job)
-    job_cls = _registered(name)
-    if kills >= kill_limit():
-        verdict = "poison"
-        outcome.classification = Classification.POISON
-        outcome.message = (
-            f"{name} (job {job.id}) has taken its worker down {kills} times ({reason}); it is quarantined "
-            "so it cannot take the fleet down in a loop. Remediation: find what kills the process (memory, "
-            "a native crash) before replaying it."
-        )
-    elif job_cls is not None and job_cls.idempotent:
-        verdict = "retried"
-    else:
-        verdict = "abandoned"
+    verdict = _verdict(job, outcome, name, kills, reason)
     history = [
         *job.history,
-        *(
-            record
-            for record in _records.entry_for(job, outcome).history
-            if record.get("number") == outcome.attempt
-        ),
+        *(r for r in _records.entry_for(job, outcome).history if r.get("number") == outcome.attempt),
     ]
     with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
         _log(outcome, verdict)
@@ -112,15 +96,15 @@ def settle(
         if members:
             pipeline.zrem(queue.started_job_registry.key, *members)
         pipeline.hset(job.key, mapping={_keys.FIELD_HISTORY: json.dumps(history), FIELD_KILLS: kills})
+        stats.write(pipeline, _counts(name, verdict, outcome))
         if verdict == "retried":
             job.set_status(JobStatus.QUEUED, pipeline=pipeline)
             queue.push_job_id(job.id, pipeline=pipeline)
         else:
             outcome.history = history
-            entry = _records.entry_for(job, outcome)
-            DeadLetterQueue(connection).put(entry, pipeline=pipeline)
-            raise_alert(dead_letter_alert(entry), pipeline=pipeline)
-            dead = entry
+            dead = _records.entry_for(job, outcome)
+            DeadLetterQueue(connection).put(dead, pipeline=pipeline)
+            raise_alert(dead_letter_alert(dead), pipeline=pipeline)
             job.set_status(JobStatus.FAILED, pipeline=pipeline)
             pipeline.hset(job.key, _keys.FIELD_OUTCOME, "dead_lettered")
             pipeline.expire(job.key, FAILED_JOB_TTL_S)
@@ -128,6 +112,27 @@ def settle(
     if dead is not None:
         DeadLetterQueue(connection).after_dead_letter(dead)
     return verdict
+
+
+def _verdict(job: SafeRQJob, outcome: Outcome, name: str, kills: int, reason: str) -> str:
+    """poison after the kill limit; retried if idempotent; abandoned otherwise (``outcome`` is updated)."""
+    if kills >= kill_limit():
+        outcome.classification = Classification.POISON
+        outcome.message = (
+            f"{name} (job {job.id}) has taken its worker down {kills} times ({reason}); it is quarantined "
+            "so it cannot take the fleet down in a loop. Remediation: find what kills the process (memory, "
+            "a native crash) before replaying it."
+        )
+        return "poison"
+    job_cls = _registered(name)
+    return "retried" if job_cls is not None and job_cls.idempotent else "abandoned"
+
+
+def _counts(name: str, verdict: str, outcome: Outcome) -> list[tuple[str, str, float]]:
+    counted: list[tuple[str, str, float]] = [(name, "abandoned", 1)]
+    if verdict == "retried":
+        return [*counted, (name, "retried", 1)]
+    return [*counted, (name, "dead_lettered", 1), (name, f"dead_lettered.{outcome.classification}", 1)]
 
 
 def _registered(name: str) -> type[Job] | None:
@@ -253,6 +258,7 @@ class Reaper(threading.Thread):
                 if self.connection.set(_keys.PREFIX + "reaper", os.getpid(), nx=True, ex=interval):
                     reap(self.connection, self.queues)
                     release_stale_locks(self.connection, self.queues)
+                    stats.report_gauges(self.connection)
                 if self.keep_scheduler is not None:
                     self.keep_scheduler()
             except redis.RedisError as err:

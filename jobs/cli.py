@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import cli_dlq, logs
+from . import cli_dlq, cli_stats, logs
 from .connection import connect
 from .embedded import EmbeddedRedis
 from .errors import JobsError
@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     dlq = commands.add_parser("dlq", help="the dead-letter queue: list, show, replay, discard, export")
     cli_dlq.add_commands(dlq, _Parser)
+
+    cli_stats.add_command(commands)
 
     demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
     demo.set_defaults(parser=demo, run=_cmd_demo)

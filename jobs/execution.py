@@ -64,6 +64,7 @@ class Outcome:
     # Not stored: the error itself (for the circuit breaker), and when snoozing began.
     error: BaseException | None = None
     snoozed_since: float | None = None
+    app_counts: list[tuple[str, str, float]] = field(default_factory=list)
 
     @property
     def stored_result(self) -> Any:

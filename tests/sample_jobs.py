@@ -274,3 +274,13 @@ class FailsWithASecret(Job):
 
     def perform(self, customer_id: int, api_token: str) -> None:
         raise PermissionError(f"gateway rejected the credentials for customer {customer_id}")
+
+
+class CountsWidgets(Job):
+    name = "tests.CountsWidgets"
+
+    def perform(self, widgets: int) -> int:
+        from jobs import stats
+
+        stats.incr("tests.widgets.made", widgets)
+        return widgets

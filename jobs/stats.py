@@ -1,0 +1,208 @@
+"""Statistics: counters per job and outcome, durations, and your own counters; cheap, and never in the way.
+
+Counts are kept in Redis in per-minute hashes (``stalwart:stats:<minute>``,
+field ``<job>|<metric>``) that expire after ``STALWART_STATS_RETENTION_H``
+hours (24 by default), so ``stalwart stats`` works with no other system. A
+job's own counts are written in the same pipeline as its bookkeeping: no
+extra round trip. With ``STATSD_HOST`` set they also go to statsd over UDP,
+which never blocks and never raises: a host that cannot be resolved turns the
+client into a no-op with one warning.
+
+``jobs.stats.incr("signup.welcome_email.sent")`` counts an event of your own,
+inside a job (it rides in the job's pipeline) or outside one (one HINCRBY,
+whose failure is logged, never raised).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import re
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from redis.client import Pipeline
+
+from . import _keys
+
+log = logging.getLogger("stalwart.stats")
+
+BUCKET = _keys.PREFIX + "stats:"
+APP = "app"
+_buffer: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextvars.ContextVar(
+    "stalwart_stats_buffer", default=None
+)
+
+
+def retention_s() -> int:
+    """How long per-minute buckets are kept."""
+    return int(float(os.environ.get("STALWART_STATS_RETENTION_H", "24")) * 3600)
+
+
+def bucket_key(epoch: float) -> str:
+    """The key of the minute that ``epoch`` falls in."""
+    return f"{BUCKET}{int(epoch // 60) * 60}"
+
+
+def write(pipeline: Pipeline, counts: list[tuple[str, str, float]], now: float | None = None) -> None:
+    """Add ``(scope, metric, amount)`` counts to this minute's bucket, in ``pipeline``; also to statsd."""
+    if not counts:
+        return
+    key = bucket_key(now if now is not None else time.time())
+    for scope, metric, amount in counts:
+        field = f"{scope}|{metric}"
+        if float(amount).is_integer():
+            pipeline.hincrby(key, field, int(amount))
+        else:
+            pipeline.hincrbyfloat(key, field, amount)
+    pipeline.expire(key, retention_s())
+    statsd().send(counts)
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[tuple[str, str, float]]]:
+    """Buffer ``incr`` calls made inside the block (a running job) for the worker's pipeline."""
+    collected: list[tuple[str, str, float]] = []
+    token = _buffer.set(collected)
+    try:
+        yield collected
+    finally:
+        _buffer.reset(token)
+
+
+def incr(name: str, value: float = 1, connection: redis.Redis | None = None) -> None:
+    """Count an application event, e.g. ``incr("signup.welcome_email.sent")``. Never raises."""
+    buffered = _buffer.get()
+    if buffered is not None:
+        buffered.append((APP, name, value))
+        return
+    try:
+        from .connection import connect
+
+        with (connection or connect()).pipeline(transaction=False) as pipeline:
+            write(pipeline, [(APP, name, value)])
+            pipeline.execute()
+    except Exception as err:  # noqa: BLE001 - counting must never break the caller
+        log.warning("could not count %s (%s); the count is lost, the caller is not", name, err)
+
+
+class Statsd:
+    """A statsd client over UDP that never blocks and never raises."""
+
+    def __init__(self, host: str | None, port: int = 8125, prefix: str = "stalwart") -> None:
+        self.address: tuple[str, int] | None = None
+        self.prefix = prefix
+        self.socket: socket.socket | None = None
+        if not host:
+            return
+        try:
+            self.address = (socket.gethostbyname(host), port)
+            self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.socket.setblocking(False)
+        except OSError as err:
+            log.warning("statsd host %r cannot be used (%s); statistics go to Redis only", host, err)
+            self.address = None
+
+    def send(self, counts: list[tuple[str, str, float]]) -> None:
+        """Send counters (``|c``); durations (metrics ending in ``duration_ms``) as timers (``|ms``)."""
+        if self.socket is None or self.address is None:
+            return
+        lines = []
+        for scope, metric, amount in counts:
+            name = _metric_name(self.prefix, scope, metric)
+            kind = "ms" if metric.endswith("duration_ms") else "c"
+            lines.append(f"{name}:{amount:g}|{kind}")
+        self.sendraw("\n".join(lines))
+
+    def gauge(self, name: str, value: float) -> None:
+        """Send a gauge."""
+        if self.socket is not None and self.address is not None:
+            self.sendraw(f"{self.prefix}.{_clean(name)}:{value:g}|g")
+
+    def sendraw(self, payload: str) -> None:
+        """One datagram; a full buffer or an unreachable host loses it, silently by design of UDP."""
+        if self.socket is None or self.address is None:
+            return
+        with contextlib.suppress(OSError):
+            self.socket.sendto(payload.encode(), self.address)
+
+
+_statsd: dict[str, Statsd] = {}
+
+
+def statsd() -> Statsd:
+    """The process's statsd client, from ``STATSD_HOST`` / ``STATSD_PORT`` (a no-op without them)."""
+    host = os.environ.get("STATSD_HOST", "")
+    port = int(os.environ.get("STATSD_PORT", "8125"))
+    key = f"{host}:{port}"
+    if key not in _statsd:
+        _statsd.clear()
+        _statsd[key] = Statsd(host or None, port)
+    return _statsd[key]
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+
+
+def _metric_name(prefix: str, scope: str, metric: str) -> str:
+    return f"{prefix}.{_clean(scope)}.{_clean(metric)}"
+
+
+def read(connection: redis.Redis, since_s: float, now: float | None = None) -> dict[str, dict[str, float]]:
+    """Totals per scope (job name, or ``app``) and metric over the last ``since_s`` seconds."""
+    now = now if now is not None else time.time()
+    minutes = range(int((now - since_s) // 60) * 60, int(now // 60) * 60 + 60, 60)
+    with connection.pipeline(transaction=False) as pipeline:
+        for minute in minutes:
+            pipeline.hgetall(f"{BUCKET}{minute}")
+        buckets = pipeline.execute()
+    totals: dict[str, dict[str, float]] = {}
+    for bucket in buckets:
+        for raw_field, raw_value in bucket.items():
+            scope, _, metric = _text(raw_field).partition("|")
+            per_scope = totals.setdefault(scope, {})
+            per_scope[metric] = per_scope.get(metric, 0.0) + float(raw_value)
+    return totals
+
+
+def gauges(connection: redis.Redis) -> dict[str, Any]:
+    """Right now: per queue, jobs waiting, scheduled (retries) and running; dead-letter entries by status."""
+    from rq import Queue
+
+    from .dead_letter import DeadLetterQueue
+
+    queues = {
+        queue.name: {
+            "queued": queue.count,
+            "scheduled": queue.scheduled_job_registry.count,
+            "started": queue.started_job_registry.count,
+        }
+        for queue in Queue.all(connection=connection)
+    }
+    dlq = DeadLetterQueue(connection)
+    return {
+        "queues": queues,
+        "dead_letter": {s: dlq.len(s) for s in ("dead", "replayed", "resolved", "discarded")},
+    }
+
+
+def report_gauges(connection: redis.Redis) -> None:
+    """Send the gauges to statsd (when it is configured)."""
+    client = statsd()
+    if client.socket is None:
+        return
+    now = gauges(connection)
+    for queue, counts in now["queues"].items():
+        for name, value in counts.items():
+            client.gauge(f"queue.{queue}.{name}", value)
+    client.gauge("dead_letter.dead", now["dead_letter"]["dead"])
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
