@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import rules, stats
 from .connection import connect
 from .context import request_context
 from .dead_letter import DeadLetterEntry, DeadLetterQueue
@@ -19,6 +20,7 @@ from .errors import (
     UnknownJobError,
 )
 from .handle import JobHandle
+from .invariants import invariant
 from .job import Job
 from .outcome import Classification, Negative, Status
 from .worker import Worker
@@ -44,5 +46,8 @@ __all__ = [
     "UnknownJobError",
     "Worker",
     "connect",
+    "invariant",
     "request_context",
+    "rules",
+    "stats",
 ]

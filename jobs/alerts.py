@@ -24,6 +24,7 @@ import os
 import shlex
 import subprocess
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -140,6 +141,21 @@ class SentrySink:
             "fingerprint": alert.fingerprint or [alert.title],
             "contexts": {"stalwart": alert.context},
             "extra": {"title": alert.title},
+        }
+        self.client.capture_event(cast("Event", event))
+
+    def check_in(self, slug: str, ok: bool, duration_s: float, every_s: float) -> None:
+        """Report a cron check-in for a periodic check, so Sentry notices when it stops running."""
+        event: dict[str, Any] = {
+            "type": "check_in",
+            "check_in_id": uuid.uuid4().hex,
+            "monitor_slug": slug,
+            "status": "ok" if ok else "error",
+            "duration": duration_s,
+            "monitor_config": {
+                "schedule": {"type": "interval", "value": max(1, round(every_s / 60)), "unit": "minute"},
+                "checkin_margin": 1,
+            },
         }
         self.client.capture_event(cast("Event", event))
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import cli_dlq, cli_stats, logs
+from . import cli_checks, cli_dlq, cli_stats, logs
 from .connection import connect
 from .embedded import EmbeddedRedis
 from .errors import JobsError
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_dlq.add_commands(dlq, _Parser)
 
     cli_stats.add_command(commands)
+    cli_checks.add_commands(commands)
 
     demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
     demo.set_defaults(parser=demo, run=_cmd_demo)

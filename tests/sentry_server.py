@@ -17,6 +17,7 @@ class SentryServer:
 
     def __init__(self) -> None:
         self.events: list[dict[str, Any]] = []
+        self.check_ins: list[dict[str, Any]] = []
         self.lock = threading.Lock()
         owner = self
 
@@ -46,9 +47,12 @@ class SentryServer:
         lines = body.split(b"\n")
         # An envelope: a header line, then (item header, item payload) pairs.
         for header, payload in zip(lines[1::2], lines[2::2], strict=False):
-            if header.strip() and json.loads(header).get("type") == "event":
-                with self.lock:
+            kind = json.loads(header).get("type") if header.strip() else None
+            with self.lock:
+                if kind == "event":
                     self.events.append(json.loads(payload))
+                elif kind == "check_in":
+                    self.check_ins.append(json.loads(payload))
 
 
 @contextmanager
