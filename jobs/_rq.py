@@ -35,7 +35,7 @@ from . import _keys, _records, circuits, execution, stats
 from ._process import die_with_parent
 from ._rq_job import SafeRQJob
 from .abandoned import heartbeat_ttl_s, settle
-from .alerts import dead_letter_alert, raise_alert
+from .alerts import circuit_alert, dead_letter_alert, raise_alert
 from .context import request_context
 from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record
 from .errors import JobsError
@@ -168,8 +168,8 @@ class _Bookkeeping:
             if breaker is not None:
                 if outcome.status in (Status.SUCCEEDED, Status.NEGATIVE):
                     breaker.record_success()
-                elif outcome.error is not None:
-                    breaker.record_failure(outcome.error)
+                elif outcome.error is not None and breaker.record_failure(outcome.error):
+                    raise_alert(circuit_alert(breaker, decoded.job.name, outcome), connection=self.connection)
             _log_end(outcome)
         return outcome
 

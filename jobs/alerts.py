@@ -249,3 +249,18 @@ def dead_letter_alert(entry: Any) -> Alert:
             "replay": f"stalwart dlq replay {entry.id} --import MODULE",
         },
     )
+
+
+def circuit_alert(breaker: Any, job: str, outcome: Any) -> Alert:
+    """The alert for a circuit that just opened: its jobs now wait instead of running."""
+    return Alert(
+        title=f"circuit {breaker.name!r} opened",
+        message=(
+            f"circuit {breaker.name!r} opened after {breaker.failure_threshold} consecutive failures (last: "
+            f"{job}: {outcome.error_type}: {outcome.error_message}); jobs behind it are snoozed and one "
+            f"trial is let through every {breaker.reset_after_s:g} s. Remediation: check the dependency; "
+            "it closes by itself once a trial succeeds."
+        ),
+        tags={"circuit": breaker.name, "job": job},
+        fingerprint=["stalwart.circuit", breaker.name],
+    )

@@ -97,3 +97,22 @@ def configure(level: str | int = "INFO", stream: IO[str] | None = None) -> loggi
             rq_logger.removeHandler(old)
         rq_logger.propagate = True
     return handler
+
+
+def _keep_out_of_applications_sentry() -> None:
+    """Our own ERROR lines must not become events in the application's Sentry as well.
+
+    Sentry's logging integration (on by default when an application sets up
+    Sentry) turns ERROR records into events. Stalwart reports what deserves an
+    event once, through its own alert path; its log lines would report every
+    dead-lettered job a second and a third time.
+    """
+    try:
+        from sentry_sdk.integrations.logging import ignore_logger
+    except ImportError:  # sentry-sdk is a dependency, but logging must work without it
+        return
+    for pattern in ("stalwart*", "resilience*"):
+        ignore_logger(pattern)
+
+
+_keep_out_of_applications_sentry()

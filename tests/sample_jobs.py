@@ -120,6 +120,14 @@ class RecordsRequestId(Job):
         return {"request_id": self.request_id, "current": current_request_id(), "child": child}
 
 
+# An application that set up Sentry itself, with RQ's integration: it must not double-report.
+if os.environ.get("TESTS_APP_SENTRY_DSN"):
+    import sentry_sdk
+    from sentry_sdk.integrations.rq import RqIntegration
+
+    sentry_sdk.init(dsn=os.environ["TESTS_APP_SENTRY_DSN"], integrations=[RqIntegration()])
+
+
 # Jobs against the payment gateway simulator (tests/gateway.py), for retry behaviour.
 
 NO_WAIT = Fixed(0)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from jobs import Status, Worker
@@ -16,8 +17,9 @@ from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
 from tests.sentry_server import sentry_server
 
 
+@pytest.mark.parametrize("app_has_rq_sentry_integration", [False, True])
 def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
-    connection: redis.Redis, subprocess_env: dict[str, str]
+    connection: redis.Redis, subprocess_env: dict[str, str], app_has_rq_sentry_integration: bool
 ) -> None:
     gateway = Gateway(connection)
     gateway.script(1, "refuse", "refuse", "refuse")  # exhausted after 3 attempts: one event, not three
@@ -30,9 +32,13 @@ def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
     secret = FailsWithASecret.enqueue(connection=connection, customer_id=4, api_token="tok-LIVE-123")
 
     with sentry_server() as sentry:
+        env = {**subprocess_env, "SENTRY_DSN": sentry.dsn}
+        if app_has_rq_sentry_integration:
+            # The application initialises Sentry itself, RQ's integration included, at the same project.
+            env["TESTS_APP_SENTRY_DSN"] = sentry.dsn
         run = subprocess.run(
             [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", "--burst"],
-            env={**subprocess_env, "SENTRY_DSN": sentry.dsn},
+            env=env,
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -43,6 +49,10 @@ def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
         events = list(sentry.events)
 
     assert (recovered.status(), declined.status()) == (Status.SUCCEEDED, Status.NEGATIVE)
+    strays = [e for e in events if "job" not in e.get("tags", {})]
+    assert strays == [], [
+        (s.get("logger"), s.get("message") or s.get("logentry"), s.get("exception")) for s in strays
+    ]
     by_job = {event["tags"]["job"]: event for event in events}
     assert sorted(by_job) == ["tests.ChargeFee", "tests.FailsWithASecret", "tests.SaveReport"]
     assert len(events) == 3

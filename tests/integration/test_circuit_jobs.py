@@ -20,6 +20,8 @@ def test_an_open_circuit_snoozes_jobs_without_using_their_attempts(connection: r
     Worker(["default"], connection=connection, mode="fork").work(burst=True)
     assert first.status() is Status.DEAD_LETTERED  # exhausted: 2 of 2 attempts were refused
     assert CircuitBreaker("test-gateway", connection).state() == "open"
+    alerts = [json.loads(a)["title"] for a in connection.lrange("stalwart:alerts:outbox", 0, -1)]
+    assert alerts.count("circuit 'test-gateway' opened") == 1
 
     # When more jobs arrive while it is open
     others = [ChargeBehindCircuit.enqueue(connection=connection, customer_id=c) for c in (2, 3)]
