@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import stats
-from .cli_dlq import age
+from .cli_dlq import _wide_console, age
 from .connection import connect
 
 OUTCOMES = ("succeeded", "negative", "retried", "snoozed", "dead_lettered", "abandoned")
@@ -25,7 +25,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"since_s": since_s, "jobs": totals, "app": app, "gauges": now}))
         return 0
-    console = Console(highlight=False)
+    console = _wide_console()
     window = f"{since_s / 60:g} min"
     table = Table(title=f"jobs, last {window}", header_style="bold")
     table.add_column("job", no_wrap=True)
