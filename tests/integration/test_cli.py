@@ -142,3 +142,13 @@ def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tm
     gone = stalwart("redis", "url", env=env)
     assert gone.returncode == 1
     assert "no embedded Redis is running" in gone.stderr
+
+
+def test_the_demo_runs_end_to_end_and_stops_what_it_started(subprocess_env: dict[str, str]) -> None:
+    run = stalwart("demo", env=subprocess_env, timeout=120)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "forged os.system payload ran: False" in run.stdout
+    assert "demo.SyncInventory       succeeded      'synced north on attempt 2'" in run.stdout
+    assert "the replayed report: succeeded, 'report-2026-10.pdf'" in run.stdout
+    assert run.stdout.rstrip().endswith("nothing is left running.")
