@@ -24,6 +24,7 @@ import os
 import shlex
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -83,6 +84,20 @@ def raise_alert(
     target.rpush(OUTBOX, alert.to_json())
     # Bounded: with no worker running for a long time the oldest alerts go (they are in the log too).
     target.ltrim(OUTBOX, -OUTBOX_LIMIT, -1)
+
+
+def raise_on_change(connection: redis.Redis, state_key: str, alert: Alert | None) -> bool:
+    """For checks that run again and again: alert when ``alert`` appears, not again while it persists.
+
+    ``alert`` is None when all is well, which re-arms the check. Returns True if an alert was raised.
+    """
+    if alert is None:
+        connection.delete(state_key)
+        return False
+    if not connection.set(state_key, int(time.time()), nx=True):
+        return False
+    raise_alert(alert, connection=connection)
+    return True
 
 
 class Sink(Protocol):

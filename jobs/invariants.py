@@ -26,7 +26,7 @@ import redis
 from resilience import redact
 
 from . import _keys
-from .alerts import Alert, raise_alert
+from .alerts import Alert, raise_on_change
 
 log = logging.getLogger("stalwart.invariants")
 
@@ -98,8 +98,7 @@ def report(connection: redis.Redis, item: Invariant, finding: Finding) -> bool:
     key = STATE + "invariant:" + item.name
     if finding.ok:
         log.info("invariant %s holds", item.name, extra={"outcome": "ok"})
-        if connection.delete(key):
-            log.info("invariant %s holds again", item.name, extra={"outcome": "recovered"})
+        raise_on_change(connection, key, None)
         return False
     shown = [redact(r) if isinstance(r, dict) else r for r in finding.records[: item.limit]]
     if finding.error is not None:
@@ -115,15 +114,12 @@ def report(connection: redis.Redis, item: Invariant, finding: Finding) -> bool:
             f"Remediation: {item.remediation or _DEFAULT_REMEDIATION}"
         )
     log.error(message, extra={"outcome": "violated"})
-    if connection.set(key, int(time.time()), nx=True):
-        raise_alert(
-            Alert(
-                title=title,
-                message=message,
-                tags={"invariant": item.name},
-                fingerprint=["stalwart.invariant", item.name],
-                context={"records": shown},
-            ),
-            connection=connection,
-        )
+    alert = Alert(
+        title=title,
+        message=message,
+        tags={"invariant": item.name},
+        fingerprint=["stalwart.invariant", item.name],
+        context={"records": shown},
+    )
+    raise_on_change(connection, key, alert)
     return True

@@ -12,13 +12,12 @@ rule alerts when it starts being broken, not again while it stays broken.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import redis
 
 from . import stats
-from .alerts import Alert, raise_alert
+from .alerts import Alert, raise_on_change
 from .invariants import STATE
 
 log = logging.getLogger("stalwart.rules")
@@ -127,7 +126,7 @@ def evaluate(connection: redis.Redis, rule: Rule, now: float | None = None) -> b
     key = STATE + "rule:" + rule.name
     shown = f"{value:.0%}" if rule.kind == "share_above" else f"{value:g}"
     if not rule.broken(value, count):
-        connection.delete(key)
+        raise_on_change(connection, key, None)
         log.info("rule %s holds: %s over %g s", rule.name, shown, rule.window_s, extra={"outcome": "ok"})
         return False
     message = (
@@ -135,14 +134,11 @@ def evaluate(connection: redis.Redis, rule: Rule, now: float | None = None) -> b
         f"{rule.name!r}. Remediation: {rule.remediation or _DEFAULT_REMEDIATION}"
     )
     log.error(message, extra={"outcome": "violated"})
-    if connection.set(key, int(time.time()), nx=True):
-        raise_alert(
-            Alert(
-                title=f"statistic out of range: {rule.name}",
-                message=message,
-                tags={"rule": rule.name, "job": rule.scope},
-                fingerprint=["stalwart.rule", rule.name],
-            ),
-            connection=connection,
-        )
+    alert = Alert(
+        title=f"statistic out of range: {rule.name}",
+        message=message,
+        tags={"rule": rule.name, "job": rule.scope},
+        fingerprint=["stalwart.rule", rule.name],
+    )
+    raise_on_change(connection, key, alert)
     return True
