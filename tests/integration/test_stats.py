@@ -128,3 +128,19 @@ def test_stalwart_stats_prints_counts_and_queue_depths(
     )
     assert table.returncode == 0, table.stderr
     assert "tests.ChargeCard" in table.stdout and "negative.card_declined 1" in table.stdout
+
+
+def test_gauges_of_queues_and_the_dead_letter_queue_go_to_statsd(
+    connection: redis.Redis, statsd_listener: socket.socket
+) -> None:
+    SaveReport.enqueue(connection=connection, month="2026-05")
+    Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
+    Add.enqueue(connection=connection, a=1, b=1)
+    received(statsd_listener)  # what the run itself sent
+
+    stats.report_gauges(connection)
+
+    lines = received(statsd_listener)
+    assert "stalwart.queue.default.queued:1|g" in lines
+    assert "stalwart.queue.default.scheduled:0|g" in lines
+    assert "stalwart.dead_letter.dead:1|g" in lines
