@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from rq.timeouts import JobTimeoutException
+
 from resilience import Kind
+from resilience.classify import mark
 
 from .logs import HOST
 from .outcome import Classification, Negative, Status
@@ -110,6 +113,9 @@ def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any
         _check_json(value, "a result that is not JSON")
         return finish(Status.SUCCEEDED, value=value)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the job's own failure, recorded whole
+        if isinstance(error, JobTimeoutException):
+            # Cut off mid-work at timeout_s: whatever it was doing may have taken effect.
+            mark(error, Kind.AMBIGUOUS)
         decision = decide(job_cls.budgets, error, history, attempt)
         outcome = finish(Status.SCHEDULED if decision.retry else Status.DEAD_LETTERED)
         outcome.error = error

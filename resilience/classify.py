@@ -74,6 +74,13 @@ def classify(
     return Kind.PERMANENT
 
 
+def mark(error: BaseException, kind: Kind) -> BaseException:
+    """Declare what retrying this one error would mean, whatever its type (the innermost mark wins)."""
+    if getattr(error, _MARK, None) is None:
+        setattr(error, _MARK, kind)
+    return error
+
+
 @contextlib.contextmanager
 def _scoped(kind: Kind, types: tuple[type[BaseException], ...]) -> Iterator[None]:
     if not types or not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):

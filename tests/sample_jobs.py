@@ -292,3 +292,22 @@ class CountsWidgets(Job):
 
         stats.incr("tests.widgets.made", widgets)
         return widgets
+
+
+class RunsPastItsTimeout(Job):
+    """Writes a line, then works longer than its timeout allows."""
+
+    name = "tests.RunsPastItsTimeout"
+    timeout_s = 1
+
+    def perform(self, path: str) -> None:
+        with Path(path).open("a") as f:
+            f.write("started\n")
+        time.sleep(10)
+
+
+class RunsPastItsTimeoutIdempotently(RunsPastItsTimeout):
+    name = "tests.RunsPastItsTimeoutIdempotently"
+    idempotent = True
+    max_attempts = 2
+    backoff = NO_WAIT

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import redis
@@ -272,3 +273,23 @@ def test_a_gateway_that_times_out_after_charging_never_gets_a_second_charge_from
     entries = DeadLetterQueue(connection).list()
     assert sorted(e.kwargs["customer_id"] for e in entries) == list(customers)
     assert {e.classification for e in entries} == {Classification.AMBIGUOUS}
+
+
+@pytest.mark.parametrize(
+    ("job", "runs", "classification"),
+    [
+        (sj.RunsPastItsTimeout, 1, Classification.AMBIGUOUS),
+        (sj.RunsPastItsTimeoutIdempotently, 2, Classification.EXHAUSTED),
+    ],
+)
+def test_a_job_cut_off_at_its_timeout_is_ambiguous_retried_only_if_idempotent(
+    connection: redis.Redis, tmp_path: Path, job: type[Job], runs: int, classification: Classification
+) -> None:
+    path = tmp_path / "runs"
+    handle = job.enqueue(connection=connection, path=str(path))
+
+    Worker(["default"], connection=connection, mode="fork").work(burst=True)
+
+    entry = DeadLetterQueue(connection).get(handle.id)
+    assert (entry.classification, entry.error_type) == (classification, "JobTimeoutException")
+    assert path.read_text() == "started\n" * runs
