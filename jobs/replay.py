@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rq import Queue
-from rq.serializers import JSONSerializer
-
 from . import payload, registry
+from ._bulk import enqueue_raw, register_queue
 from .context import new_request_id
 from .dead_letter import DeadLetterEntry, DeadLetterQueue, audit_record, operator
 from .errors import DeadLetterError, PayloadError, UnknownJobError
+from .job import FAILED_JOB_TTL_S
 from .outcome import Classification
 
 BATCH = 500
@@ -114,23 +113,18 @@ def replay_all(
     if dry_run:
         return entries
     by = by or operator()
-    queues: dict[str, Queue] = {}
     done = 0
     started = clock()
     batch = BATCH if rate is None else max(1, min(BATCH, int(rate)))
     for start in range(0, len(entries), batch):
         chunk = list(zip(entries[start : start + batch], bodies[start : start + batch], strict=True))
         with dlq.connection.pipeline() as pipeline:
+            for queue in {registry.resolve(entry.job).queue for entry, _ in chunk}:
+                register_queue(pipeline, queue)
             for entry, body in chunk:
-                job = registry.resolve(entry.job)
-                queue = queues.setdefault(
-                    job.queue, Queue(job.queue, connection=dlq.connection, serializer=JSONSerializer)
-                )
-                rq_job = job._enqueue_payload(body, dlq.connection, pipeline=pipeline, queue=queue)
-                audit = audit_record("replay", f"enqueued as job {rq_job.id}", by=by, bulk=True)
-                dlq.set_status(
-                    entry, "replayed", audit, pipeline=pipeline, replays=[*entry.replays, rq_job.id]
-                )
+                job_id = enqueue_raw(pipeline, registry.resolve(entry.job), body, FAILED_JOB_TTL_S)
+                audit = audit_record("replay", f"enqueued as job {job_id}", by=by, bulk=True)
+                dlq.set_status(entry, "replayed", audit, pipeline=pipeline, replays=[*entry.replays, job_id])
             pipeline.execute()
         done += len(chunk)
         if progress is not None:

@@ -97,6 +97,15 @@ def fill(dlq: DeadLetterQueue, count: int, job: str | None = None) -> None:
             pipeline.execute()
 
 
+def quiesce(connection: redis.Redis) -> None:
+    """Wait for Redis's own background work (an AOF rewrite after a big fill) so it is not timed."""
+    while True:
+        persistence = connection.info("persistence")
+        if not persistence.get("aof_rewrite_in_progress") and not persistence.get("rdb_bgsave_in_progress"):
+            return
+        time.sleep(0.1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -119,12 +128,16 @@ def main() -> None:
             timings.append(time.perf_counter() - start)
         filter_s = sorted(timings)[len(timings) // 2]
 
-        connection.flushdb()
-        fill(dlq, args.replay, job=Noop.name)
-        start = time.perf_counter()
-        replayed = dlq.replay_all(job=Noop.name)
-        replay_s = time.perf_counter() - start
-        assert len(replayed) == args.replay and connection.llen("rq:queue:default") == args.replay
+        rates = []
+        for _ in range(3):
+            connection.flushdb()
+            fill(dlq, args.replay, job=Noop.name)
+            quiesce(connection)
+            start = time.perf_counter()
+            replayed = dlq.replay_all(job=Noop.name)
+            rates.append(args.replay / (time.perf_counter() - start))
+            assert len(replayed) == args.replay and connection.llen("rq:queue:default") == args.replay
+        replay_rate = sorted(rates)[1]
 
         print("| operation | figure | target |")
         print("|---|---:|---|")
@@ -133,8 +146,8 @@ def main() -> None:
             f"{filter_s * 1000:.0f} ms (median of 5) | under 1 s |"
         )
         print(
-            f"| replay_all of {args.replay:,} entries, no rate cap | {args.replay / replay_s:,.0f} entries/s | "
-            "at least 5,000/s |"
+            f"| replay_all of {args.replay:,} entries, no rate cap | {replay_rate:,.0f} entries/s "
+            "(median of 3) | at least 5,000/s |"
         )
         print(
             f"| Redis memory per entry (3 attempts with tracebacks, indexes and audit included) | "
