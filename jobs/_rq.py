@@ -66,6 +66,8 @@ class _Bookkeeping:
     max_connection_wait_time = 5.0
 
     # Provided by RQ's BaseWorker.
+    _stop_requested: bool
+    _shutdown_requested_date: Any
     connection: Any
     serializer: Any
     scheduler: Any
@@ -89,6 +91,8 @@ class _Bookkeeping:
 
     def keep_scheduler(self) -> None:
         """Start this worker's scheduler if none is running for its queues (its lock has lapsed)."""
+        if self._stop_requested or self._shutdown_requested_date is not None:
+            return  # shutting down: RQ has stopped the scheduler on purpose
         scheduler = self.scheduler
         if scheduler is not None and (scheduler._process is None or not scheduler._process.is_alive()):
             scheduler.acquire_locks(auto_start=True)
