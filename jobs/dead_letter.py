@@ -16,133 +16,37 @@ of the job that first died, so a job handle finds its own entry.
 from __future__ import annotations
 
 import builtins
-import getpass
 import json
 import logging
 import os
 import socket
 import uuid
-import zlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import redis
 from redis.client import Pipeline
 
 from . import _keys
+from .dead_letter_entry import (
+    HASH_FIELDS,
+    DeadLetterEntry,
+    audit_record,
+    failure_score,
+    load_entry,
+    operator,
+    text,
+)
 from .errors import JobsError, NoSuchEntryError
 from .outcome import Classification
+
+__all__ = ["STATUSES", "DeadLetterEntry", "DeadLetterQueue", "audit_record", "operator"]
 
 log = logging.getLogger("stalwart.dead_letter")
 
 STATUSES = ("dead", "replayed", "resolved", "discarded")
 DEFAULT_ALERT_SIZE = 1000
-
-
-@dataclass
-class DeadLetterEntry:
-    """One dead job: what it was, why it died, every attempt, and what was done about it."""
-
-    id: str
-    job: str
-    queue: str
-    kwargs: dict[str, Any]
-    classification: Classification
-    error_type: str
-    error_message: str
-    message: str
-    attempts: int
-    request_id: str | None
-    first_failed_at: str
-    last_failed_at: str
-    history: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
-    status: str = "dead"
-    idempotency_key: str | None = None
-    audit: builtins.list[dict[str, Any]] = field(default_factory=builtins.list)
-    replays: builtins.list[str] = field(default_factory=builtins.list)
-    raw_payload: str | None = None
-
-    def to_json(self) -> str:
-        """The whole entry as JSON (kwargs unredacted: for replay and for the store)."""
-        data = asdict(self)
-        data["classification"] = str(self.classification)
-        return json.dumps(data, default=str)
-
-    @classmethod
-    def from_json(cls, raw: str | bytes) -> DeadLetterEntry:
-        """Rebuild an entry from ``to_json``'s form."""
-        data = json.loads(raw)
-        data["classification"] = Classification(data["classification"])
-        return cls(**data)
-
-    def continued_by(self, later: DeadLetterEntry) -> DeadLetterEntry:
-        """This entry after a replay of it died too: the replay's attempts continue its history."""
-        return replace(
-            self,
-            classification=later.classification,
-            error_type=later.error_type,
-            error_message=later.error_message,
-            message=later.message,
-            attempts=self.attempts + later.attempts,
-            last_failed_at=later.last_failed_at,
-            history=[*self.history, *later.history],
-            status="dead",
-        )
-
-    def _stored(self) -> dict[Any, Any]:
-        """The hash fields: a small plain ``head`` (what listings and replays read) and a compressed
-        ``body`` (the history with its tracebacks, and the message), plus status and replays."""
-        head = {name: getattr(self, name) for name in _HEAD_FIELDS}
-        head["classification"] = str(self.classification)
-        body = {name: getattr(self, name) for name in _BODY_FIELDS}
-        return {
-            "head": json.dumps(head, default=str),
-            "body": zlib.compress(json.dumps(body, default=str).encode(), 6),
-            "status": self.status,
-            "replays": json.dumps(self.replays),
-        }
-
-
-_BODY_FIELDS = ("history", "message", "raw_payload")
-_HEAD_FIELDS = tuple(
-    name
-    for name in DeadLetterEntry.__dataclass_fields__
-    if name not in (*_BODY_FIELDS, "status", "audit", "replays")
-)
-_HASH_FIELDS = ["head", "body", "status", "replays"]
-
-
-def _score(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp).timestamp()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def operator() -> str:
-    """Who is acting, for the audit trail: ``STALWART_OPERATOR``, else user@host."""
-    explicit = os.environ.get("STALWART_OPERATOR")
-    if explicit:
-        return explicit
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = f"uid-{os.getuid()}"
-    return f"{user}@{socket.gethostname()}"
-
-
-def audit_record(action: str, result: str, by: str | None = None, **details: Any) -> dict[str, Any]:
-    """One line of an entry's audit trail: when, by whom, what, with what result."""
-    return {
-        "at": datetime.now(timezone.utc).isoformat(),
-        "by": by or operator(),
-        "action": action,
-        "result": result,
-        **details,
-    }
 
 
 class DeadLetterQueue:
@@ -167,7 +71,7 @@ class DeadLetterQueue:
                 previous.job, previous.error_type, str(previous.classification), previous.status
             ):
                 target.zrem(key, entry.id)
-        score = _score(entry.last_failed_at)
+        score = failure_score(entry.last_failed_at)
         target.hset(_keys.dead_letter_entry(entry.id), mapping=entry._stored())
         for key in _keys.dead_letter_indexes(
             entry.job, entry.error_type, str(entry.classification), entry.status
@@ -200,7 +104,7 @@ class DeadLetterQueue:
         if status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
         target = pipeline if pipeline is not None else self.connection.pipeline()
-        score = _score(entry.last_failed_at)
+        score = failure_score(entry.last_failed_at)
         target.zrem(_keys.dead_letter_status(entry.status), entry.id)
         target.zadd(_keys.dead_letter_status(status), {entry.id: score})
         fields: dict[Any, Any] = {"status": status}
@@ -228,12 +132,12 @@ class DeadLetterQueue:
     def get(self, entry_id: str) -> DeadLetterEntry:
         """The entry with this id, its audit trail included; raises NoSuchEntryError."""
         with self.connection.pipeline(transaction=False) as pipeline:
-            pipeline.hmget(_keys.dead_letter_entry(entry_id), _HASH_FIELDS)
+            pipeline.hmget(_keys.dead_letter_entry(entry_id), HASH_FIELDS)
             pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
             fields, audit = pipeline.execute()
         if fields[0] is None:
             raise NoSuchEntryError(entry_id)
-        return _load(fields, audit)
+        return load_entry(fields, audit)
 
     def exists(self, entry_id: str) -> bool:
         """Whether an entry has this id."""
@@ -277,7 +181,7 @@ class DeadLetterQueue:
                 pipeline.zrevrangebyscore(scratch, high, since_score, **page)  # type: ignore[arg-type]
                 pipeline.delete(scratch)
                 raw = pipeline.execute()[1]
-        return [_text(i) for i in raw if isinstance(i, bytes | str)]
+        return [text(i) for i in raw if isinstance(i, bytes | str)]
 
     def list(
         self,
@@ -315,7 +219,7 @@ class DeadLetterQueue:
             return []
         with self.connection.pipeline(transaction=False) as pipeline:
             for entry_id in ids:
-                pipeline.hmget(_keys.dead_letter_entry(entry_id), _HASH_FIELDS if full else _HASH_FIELDS[::2])
+                pipeline.hmget(_keys.dead_letter_entry(entry_id), HASH_FIELDS if full else HASH_FIELDS[::2])
                 if with_audit:
                     pipeline.lrange(_keys.dead_letter_audit(entry_id), 0, -1)
             replies = pipeline.execute()
@@ -324,7 +228,7 @@ class DeadLetterQueue:
         for i in range(0, len(replies), step):
             fields = replies[i] if full else [replies[i][0], None, replies[i][1], None]
             if fields[0] is not None:
-                entries.append(_load(fields, replies[i + 1] if with_audit else []))
+                entries.append(load_entry(fields, replies[i + 1] if with_audit else []))
         return entries
 
     def __len__(self) -> int:
@@ -416,16 +320,3 @@ class DeadLetterQueue:
         from .replay import discard
 
         return discard(self, entry_id, reason=reason, by=by)
-
-
-def _load(fields: builtins.list[Any], audit: builtins.list[bytes]) -> DeadLetterEntry:
-    head, body, status, replays = fields
-    data = json.loads(head)
-    data["classification"] = Classification(data["classification"])
-    data.update(
-        json.loads(zlib.decompress(body)) if body else {"history": [], "message": "", "raw_payload": None}
-    )
-    data["status"] = _text(status) if status is not None else "dead"
-    data["replays"] = json.loads(replays) if replays else []
-    data["audit"] = [json.loads(a) for a in audit]
-    return DeadLetterEntry(**data)
