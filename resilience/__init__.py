@@ -10,6 +10,7 @@ from .circuit import Admission, CircuitBreaker, CircuitOpen
 from .classify import Kind, ambiguous, classify, transient
 from .context import attempting
 from .errors import OperationFailed, PolicyError, ResilienceError
+from .idempotency import IdempotencyGuard, SideEffectUncertain
 from .policy import RetryPolicy
 from .redaction import REDACTED, is_secret_name, redact
 from .retry import retry_call, retrying
@@ -22,12 +23,14 @@ __all__ = [
     "CircuitOpen",
     "Exponential",
     "Fixed",
+    "IdempotencyGuard",
     "Kind",
     "Linear",
     "OperationFailed",
     "PolicyError",
     "ResilienceError",
     "RetryPolicy",
+    "SideEffectUncertain",
     "ambiguous",
     "attempting",
     "classify",

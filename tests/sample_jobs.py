@@ -11,7 +11,7 @@ from typing import Any
 
 from jobs import DeadLetterEntry, Job, Negative, connect
 from jobs.context import current_request_id
-from resilience import Exponential, Fixed, RetryPolicy, attempting, transient
+from resilience import Exponential, Fixed, IdempotencyGuard, RetryPolicy, attempting, transient
 from tests.gateway import Gateway, GatewayRefused, GatewayTimeout, Mailer, RateLimited
 
 
@@ -311,3 +311,20 @@ class RunsPastItsTimeoutIdempotently(RunsPastItsTimeout):
     idempotent = True
     max_attempts = 2
     backoff = NO_WAIT
+
+
+class WelcomeThenSync(Job):
+    """Sends the welcome mail once (guarded), then syncs to a CRM that refuses the first time."""
+
+    name = "tests.WelcomeThenSync"
+    retry_on = (ConnectionRefusedError,)
+    backoff = NO_WAIT
+
+    def perform(self, user_id: int) -> str:
+        connection = connect()
+        with IdempotencyGuard(connection).once(f"welcome:{user_id}") as first:
+            if first:
+                Mailer(connection).send(user_id, "welcome")
+        if connection.incr(f"crm:calls:{user_id}") == 1:
+            raise ConnectionRefusedError("CRM refused the connection")
+        return "synced"
