@@ -44,18 +44,20 @@ def payload_parts(job: SafeRQJob) -> tuple[str, dict[str, Any], str | None]:
     )
 
 
+def _dead(job: SafeRQJob, name: str, attempt: int, **fields: Any) -> Outcome:
+    """A dead-lettered outcome of an attempt that never ran ``perform`` to an end."""
+    return Outcome(Status.DEAD_LETTERED, name, job.id, attempt, attempt, 0.0, **fields)
+
+
 def poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
     """The outcome of a payload that can never run."""
     if job.decode_error:
         reason = f"the payload cannot be decoded ({job.decode_error})"
     name, _, _ = payload_parts(job)
-    outcome = Outcome(
-        Status.DEAD_LETTERED,
+    outcome = _dead(
+        job,
         name,
-        job.id,
         attempt,
-        attempt,
-        0.0,
         classification=Classification.POISON,
         error_type="PoisonPayload",
         error_message=reason,
@@ -72,13 +74,10 @@ def framework_failure(
 ) -> Outcome:
     """The outcome of a job the framework could not run (Redis lost while preparing it, say)."""
     name = job_name or payload_parts(job)[0]
-    outcome = Outcome(
-        Status.DEAD_LETTERED,
+    outcome = _dead(
+        job,
         name,
-        job.id,
         attempt,
-        attempt,
-        0.0,
         classification=Classification.NON_RETRYABLE,
         history=list(job.history),
     )
@@ -91,13 +90,10 @@ def abandoned(job: SafeRQJob, reason: str, attempt: int | None = None) -> Outcom
     name, _, _ = payload_parts(job)
     attempt = attempt if attempt is not None else job.previous_attempts + 1
     reason = reason.strip() or "its worker stopped it"
-    outcome = Outcome(
-        Status.DEAD_LETTERED,
+    outcome = _dead(
+        job,
         name,
-        job.id,
         attempt,
-        attempt,
-        0.0,
         classification=Classification.ABANDONED,
         error_type="WorkHorseDied",
         error_message=reason,
