@@ -106,14 +106,16 @@ class Worker:
         while True:
             worker = self._rq_worker()
             try:
-                self._run(worker, burst)
+                worked = self._run(worker, burst)
                 if _asked_to_stop(worker):
                     return
                 if burst:
                     if self._drained():
                         return
-                    backoff = 1.0
-                    continue
+                    if worked or not any(q.count for q in self.queues):
+                        backoff = 1.0
+                        continue
+                    # Jobs wait but this round ran none: RQ's loop ended on an error. Do not spin.
                 log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
             except (redis.ConnectionError, redis.TimeoutError) as err:
                 log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
@@ -144,8 +146,8 @@ class Worker:
             time.sleep(0.1)
         return _asked_to_stop(worker)
 
-    def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> None:
-        """One RQ work loop, with the Reaper thread alongside it."""
+    def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
+        """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""
         reaper = Reaper(
             self.connection,
             [q.name for q in self.queues],
@@ -158,7 +160,7 @@ class Worker:
         if dispatcher is not None:
             dispatcher.start()
         try:
-            worker.work(burst=burst, with_scheduler=True, logging_level=None)
+            return bool(worker.work(burst=burst, with_scheduler=True, logging_level=None))
         finally:
             reaper.stop()
             if dispatcher is not None:
