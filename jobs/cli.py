@@ -11,7 +11,7 @@ from . import cli_checks, cli_dlq, cli_stats, logs
 from .connection import connect
 from .embedded import EmbeddedRedis
 from .errors import JobsError
-from .worker import Worker, import_job_modules
+from .worker import Worker, add_import_option, import_job_modules
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
             "is started (or reused) under STALWART_HOME (./.stalwart)."
         ),
     )
-    worker.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        required=True,
-        metavar="MODULE",
-        help="module that defines job classes (repeatable)",
-    )
+    add_import_option(worker, "defines job classes")
     worker.add_argument(
         "--queue",
         dest="queues",

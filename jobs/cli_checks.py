@@ -13,7 +13,7 @@ import redis
 from . import invariants, logs, rules
 from .alerts import Dispatcher, SentrySink, sinks_from_environment
 from .connection import connect
-from .worker import import_job_modules
+from .worker import add_import_option, import_job_modules
 
 
 def _run_invariant(connection: redis.Redis, item: invariants.Invariant, sentry: SentrySink | None) -> bool:
@@ -95,14 +95,6 @@ def add_commands(commands: Any) -> None:
         ("watch", cmd_watch, "run each invariant on its schedule and the rules every minute, until stopped"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
-        sub.add_argument(
-            "--import",
-            dest="imports",
-            action="append",
-            default=[],
-            required=True,
-            metavar="MODULE",
-            help="module that declares invariants and rules (repeatable)",
-        )
+        add_import_option(sub, "declares invariants and rules")
         sub.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
         sub.set_defaults(parser=sub, run=run)

@@ -25,7 +25,7 @@ from .errors import DeadLetterError
 from .outcome import Classification
 from .replay import replay_all
 from .sweep import archive, sweep
-from .worker import import_job_modules
+from .worker import add_import_option, import_job_modules
 
 _AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -288,14 +288,7 @@ def add_commands(dlq: argparse.ArgumentParser, parser_class: type[argparse.Argum
     replay.add_argument("--dry-run", action="store_true", help="show what --all would replay; change nothing")
     replay.add_argument("--rate", type=float, help="at most this many entries per second")
     replay.add_argument("--yes", action="store_true", help="do not ask before a bulk replay")
-    replay.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        metavar="MODULE",
-        help="module that defines the job classes (repeatable)",
-    )
+    add_import_option(replay, "defines the job classes", required=False)
     replay.add_argument("--by", help="who is replaying, for the audit trail (default: user@host)")
     replay.add_argument("--json", action="store_true")
 

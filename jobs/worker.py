@@ -8,6 +8,7 @@ without which retried and scheduled jobs would wait forever.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import logging
 import sys
@@ -49,6 +50,19 @@ def import_job_modules(modules: Iterable[str]) -> None:
                 f"cannot import {module!r} ({type(err).__name__}: {err}); check the module name "
                 "and that its folder is the current directory or on PYTHONPATH"
             ) from err
+
+
+def add_import_option(parser: argparse.ArgumentParser, what: str, required: bool = True) -> None:
+    """The ``--import MODULE`` option whose values ``import_job_modules`` takes."""
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        required=required,
+        metavar="MODULE",
+        help=f"module that {what} (repeatable)",
+    )
 
 
 class Worker:
