@@ -1,8 +1,10 @@
-"""Finding Redis: ``REDIS_URL``, else the embedded server running for this folder."""
+"""Finding Redis: a client set by ``use``, else ``REDIS_URL``, else the embedded server for this folder."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import redis
 
@@ -24,8 +26,28 @@ def redis_url() -> str:
     )
 
 
+_clients: list[redis.Redis] = []
+
+
+@contextmanager
+def use(client: redis.Redis) -> Iterator[redis.Redis]:
+    """Within the block, ``connect()`` without a URL returns ``client`` (tests use it for fakeredis).
+
+    Job code that calls ``connect()`` itself, ``Job.enqueue`` and the worker all
+    pick it up; blocks nest, the innermost wins.
+    """
+    _clients.append(client)
+    try:
+        yield client
+    finally:
+        _clients.remove(client)
+
+
 def connect(url: str | None = None) -> redis.Redis:
-    """A client for ``url`` (or ``redis_url()``); raises ConfigurationError if it does not answer."""
+    """A client for ``url`` (or the one ``use`` set, or ``redis_url()``); raises ConfigurationError if it
+    does not answer."""
+    if url is None and _clients:
+        return _clients[-1]
     url = url or redis_url()
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
