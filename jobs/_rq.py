@@ -242,6 +242,9 @@ class _Bookkeeping:
         with self.connection.pipeline() as pipeline:
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
+            # When due, RQ's scheduler puts it at the front of its queue: the backoff is a retry's
+            # wait, not the backoff plus however long a backlog of new jobs takes to drain.
+            pipeline.hset(job.key, "enqueue_at_front", 1)
             queue.scheduled_job_registry.schedule(job, due, pipeline=pipeline)
             self.increment_failed_job_count(pipeline)
             pipeline.execute()

@@ -241,7 +241,7 @@ def _promote_scheduled(client: redis.Redis, queues: Sequence[Queue]) -> float:
             skipped = max(skipped, float(due) - time.time())
             with client.pipeline() as pipeline:
                 registry.remove(job, pipeline=pipeline)
-                queue._enqueue_job(job, pipeline=pipeline)
+                queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
                 pipeline.execute()
     return skipped
 

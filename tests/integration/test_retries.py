@@ -293,3 +293,35 @@ def test_a_job_cut_off_at_its_timeout_is_ambiguous_retried_only_if_idempotent(
     entry = DeadLetterQueue(connection).get(handle.id)
     assert (entry.classification, entry.error_type) == (classification, "JobTimeoutException")
     assert path.read_text() == "started\n" * runs
+
+
+def test_a_retry_that_comes_due_goes_before_the_backlog(connection: redis.Redis) -> None:
+    from rq import Queue
+    from rq.serializers import JSONSerializer
+
+    from jobs._rq import InProcessWorker, SafeRQJob
+    from jobs.scheduler import ResilientScheduler
+
+    Gateway(connection).script(12, "refuse", "ok")
+    retried = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=12)
+    backlog = [sj.Noop.enqueue(connection=connection).id for _ in range(5)]
+    queue = Queue("default", connection=connection, serializer=JSONSerializer)
+    InProcessWorker(
+        [queue],
+        connection=connection,
+        serializer=JSONSerializer,
+        job_class=SafeRQJob,
+        disable_default_exception_handler=True,
+    ).work(burst=True, max_jobs=1)
+    assert retried.status() is Status.SCHEDULED and queue.job_ids == backlog
+
+    # The backoff has passed (moved into the past rather than waited), and RQ's scheduler runs.
+    connection.zadd(queue.scheduled_job_registry.key, {retried.id: 1})
+    scheduler = ResilientScheduler([queue], connection=connection, serializer=JSONSerializer)
+    scheduler.acquire_locks()
+    try:
+        scheduler.enqueue_scheduled_jobs()
+    finally:
+        scheduler.release_locks()
+
+    assert queue.job_ids == [retried.id, *backlog]
