@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -46,17 +47,15 @@ class JobHandle:
         raw_status, raw_outcome = self.connection.hmget(
             RQJob.key_for(self.id), ["status", _keys.FIELD_OUTCOME]
         )
-        if raw_status is None:
-            if DeadLetterQueue(self.connection).exists(self.id):
-                return Status.DEAD_LETTERED
-            raise NoSuchJobError(
-                f"Redis holds no job {self.id} ({self.job}): its result expired (see the job's "
-                "result_ttl_s) or it was never enqueued here"
-            )
-        rq_status = _text(raw_status)
-        if rq_status == "finished":
-            return Status(_text(raw_outcome)) if raw_outcome else Status.SUCCEEDED
-        return _RQ_STATUS.get(rq_status, Status.QUEUED)
+        status = _status(raw_status, raw_outcome)
+        if status is not None:
+            return status
+        if DeadLetterQueue(self.connection).exists(self.id):
+            return Status.DEAD_LETTERED
+        raise NoSuchJobError(
+            f"Redis holds no job {self.id} ({self.job}): its result expired (see the job's "
+            "result_ttl_s) or it was never enqueued here"
+        )
 
     def result(self) -> Any:
         """The value ``perform`` returned, or its ``Negative``; raises ResultUnavailable before that."""
@@ -78,3 +77,22 @@ class JobHandle:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"job {self.id} ({self.job}) is still {status} after {timeout_s} s")
             time.sleep(poll_s)
+
+
+def statuses(connection: redis.Redis, job_ids: Sequence[str]) -> list[Status | None]:
+    """Where each of many jobs is now, in one round trip; None for a job Redis no longer holds
+    (its result expired, or it lives on only in the dead-letter queue)."""
+    with connection.pipeline(transaction=False) as pipeline:
+        for job_id in job_ids:
+            pipeline.hmget(RQJob.key_for(job_id), ["status", _keys.FIELD_OUTCOME])
+        return [_status(raw_status, raw_outcome) for raw_status, raw_outcome in pipeline.execute()]
+
+
+def _status(raw_status: bytes | str | None, raw_outcome: bytes | str | None) -> Status | None:
+    """A job's status from its RQ status and stalwart's outcome field; None if it has no hash."""
+    if raw_status is None:
+        return None
+    rq_status = _text(raw_status)
+    if rq_status == "finished":
+        return Status(_text(raw_outcome)) if raw_outcome else Status.SUCCEEDED
+    return _RQ_STATUS.get(rq_status, Status.QUEUED)
