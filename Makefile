@@ -14,8 +14,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobs resilience tests
-	$(BIN)/ruff format --check jobs resilience tests
+	$(BIN)/ruff check jobs resilience tests examples
+	$(BIN)/ruff format --check jobs resilience tests examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from . import cli_checks, cli_dlq, cli_stats, logs
@@ -70,7 +70,28 @@ def _cmd_redis(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo()
+    return run_demo(charges=args.charges, workers=args.workers)
+
+
+def _demo_description() -> str:
+    from . import demo
+
+    return str(demo.__doc__)
+
+
+def _bounded_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,7 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
     cli_stats.add_command(commands)
     cli_checks.add_commands(commands)
 
-    demo = commands.add_parser("demo", help="run a small end-to-end demonstration on an embedded Redis")
+    demo = commands.add_parser(
+        "demo",
+        help="bill 500 customers against a flaky payment gateway, on an embedded Redis, and prove the result",
+        description=_demo_description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument(
+        "--charges", type=_bounded_int(10, 10_000), default=500, help="charges to run (default 500)"
+    )
+    demo.add_argument("--workers", type=_bounded_int(1, 8), default=2, help="worker processes (default 2)")
     demo.set_defaults(parser=demo, run=_cmd_demo)
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,10 +146,35 @@ def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tm
 
 
 def test_the_demo_runs_end_to_end_and_stops_what_it_started(subprocess_env: dict[str, str]) -> None:
-    run = stalwart("demo", env=subprocess_env, timeout=120)
+    run = stalwart("demo", "--charges", "60", env=subprocess_env, timeout=180)
 
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "forged os.system payload ran: False" in run.stdout
-    assert "demo.SyncInventory       succeeded      'synced north on attempt 2'" in run.stdout
-    assert "the replayed report: succeeded, 'report-2026-10.pdf'" in run.stdout
-    assert run.stdout.rstrip().endswith("nothing is left running.")
+    out = run.stdout
+    assert "Enqueued 60 charges for 2026-11, and a forged payload naming os.system." in out
+    assert "The forged os.system payload ran: False" in out
+    assert "replayed customer 20's charge with amount_cents=4900" in out
+    assert "replayed customer 40's charge with amount_cents=1900" in out
+    assert "discarded the forged payload" in out
+    for line in (
+        "jobs lost (not succeeded, not negative): 0",
+        "customers charged twice:                0",
+        "charges the application doesn't know:   0",
+        "paid invoices without a charge:         0",
+    ):
+        assert line in out
+    assert "proved" in out and "NOT proved" not in out
+    assert "Stopped the workers with SIGTERM (warm shutdown): exit codes [0, 0]" in out
+    pids = [int(p) for p in re.search(r"pids (\d+), (\d+)", out).groups()]  # type: ignore[union-attr]
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the demo"
+    assert out.rstrip().endswith("nothing is left running.")
+
+
+def test_the_demo_says_what_it_shows_and_refuses_bad_sizes() -> None:
+    shown = stalwart("demo", "--help", env=dict(os.environ))
+    assert shown.returncode == 0
+    assert "proved against its ledger" in shown.stdout and "--charges" in shown.stdout
+
+    refused = stalwart("demo", "--charges", "5", env=dict(os.environ))
+    assert refused.returncode == 2
+    assert "must be from 10 to 10000, got 5" in refused.stderr

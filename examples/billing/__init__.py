@@ -1,0 +1,1 @@
+"""Monthly fee charging against a payment gateway simulator: see README.md in this folder."""
