@@ -293,7 +293,7 @@ class _Demo:
 
     def _prove(self, final: _Tally) -> bool:
         result = self.reconcile_module.reconcile(MONTH, self.customers, self.connection)
-        ledger = self.gateway.charges_per_customer()
+        ledger = self.gateway.charges_per_customer(self.billing.reference_for(MONTH))
         lost = len(self.job_ids) - final.statuses[Status.SUCCEEDED] - final.statuses[Status.NEGATIVE]
         self.console.print("[bold]6.[/] The proof, against the gateway's ledger:\n")
         lines = [

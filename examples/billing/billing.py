@@ -60,7 +60,9 @@ class ChargeMonthlyFee(Job):
         return f"charging customer {customer_id} the {month} fee of {amount_cents / 100:.2f}"
 
     def perform(self, customer_id: int, month: str, amount_cents: int) -> str | Negative:
-        answer = Gateway().charge(customer_id, amount_cents, idempotency_key=self.idempotency_key)
+        answer = Gateway().charge(
+            customer_id, amount_cents, idempotency_key=self.idempotency_key, reference=reference_for(month)
+        )
         if not answer.approved:
             decline_code = str(answer.decline_code)
             Invoices().record(month, customer_id, f"declined:{decline_code}")
@@ -82,6 +84,11 @@ class Invoices:
     def of(self, month: str) -> dict[int, str]:
         raw = self.connection.hgetall(INVOICES + month)
         return {int(k): text(v) for k, v in raw.items()}
+
+
+def reference_for(month: str) -> str:
+    """What the customer's statement says the charge is for."""
+    return f"{month} monthly fee"
 
 
 def fee_for(customer_id: int) -> int:

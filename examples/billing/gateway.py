@@ -136,8 +136,13 @@ class Gateway:
 
     # The API a job calls.
 
-    def charge(self, customer_id: int, amount_cents: int, idempotency_key: str) -> Answer:
-        """Charge ``amount_cents`` to the customer's card on file, once per ``idempotency_key``."""
+    def charge(
+        self, customer_id: int, amount_cents: int, idempotency_key: str, reference: str = ""
+    ) -> Answer:
+        """Charge ``amount_cents`` to the customer's card on file, once per ``idempotency_key``.
+
+        ``reference`` is what the charge is for ("2026-11 monthly fee"), kept in the ledger.
+        """
         reason = self.connection.get(DOWN)
         if reason is not None:
             raise GatewayUnavailable(f"503 Service Unavailable ({text(reason)})")
@@ -157,7 +162,7 @@ class Gateway:
         decline_roll = _uniform(faults.seed, "card", str(customer_id))
         if decline_roll < faults.decline:
             return Answer(approved=False, decline_code=DECLINE_CODES[customer_id % len(DECLINE_CODES)])
-        code = self._charge_once(customer_id, amount_cents, idempotency_key)
+        code = self._charge_once(customer_id, amount_cents, idempotency_key, reference)
         if roll < faults.timeout_after:
             raise GatewayTimeout("read timed out after 10 s")
         roll -= faults.timeout_after
@@ -165,24 +170,31 @@ class Gateway:
             raise GarbledResponse("unparseable answer: '<html><body>502 Bad Gat'")
         return Answer(approved=True, authorization_code=code)
 
-    def _charge_once(self, customer_id: int, amount_cents: int, idempotency_key: str) -> str:
+    def _charge_once(self, customer_id: int, amount_cents: int, idempotency_key: str, reference: str) -> str:
         """Move the money unless this key already did; the authorization code either way."""
         code = f"AUTH-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:10].upper()}"
         if not self.connection.hsetnx(KEYS, idempotency_key, code):
             earlier = self.connection.hget(KEYS, idempotency_key)
             return text(earlier) if earlier is not None else code
-        entry = {"customer_id": customer_id, "amount_cents": amount_cents, "key": idempotency_key}
+        entry = {
+            "customer_id": customer_id,
+            "amount_cents": amount_cents,
+            "key": idempotency_key,
+            "reference": reference,
+        }
         self.connection.rpush(LEDGER, json.dumps({**entry, "code": code, "at": time.time()}))
         return code
 
     # Reading the ledger.
 
-    def ledger(self) -> list[dict[str, Any]]:
-        """Every charge that moved money, in order."""
-        return [json.loads(raw) for raw in self.connection.lrange(LEDGER, 0, -1)]
+    def ledger(self, reference: str | None = None) -> list[dict[str, Any]]:
+        """Every charge that moved money (for ``reference``, or all), in order."""
+        entries = [json.loads(raw) for raw in self.connection.lrange(LEDGER, 0, -1)]
+        return [e for e in entries if reference is None or e["reference"] == reference]
 
-    def charges_per_customer(self) -> Counter[int]:
-        return Counter(entry["customer_id"] for entry in self.ledger())
+    def charges_per_customer(self, reference: str | None = None) -> Counter[int]:
+        """How many charges each customer had (for ``reference``, or in all)."""
+        return Counter(entry["customer_id"] for entry in self.ledger(reference))
 
     def reset(self) -> None:
         """Forget everything: faults, outage, ledger, keys."""
@@ -241,10 +253,14 @@ def main(argv: list[str] | None = None) -> int:
         gateway.up()
         print("gateway is up")
     else:
-        per_customer = gateway.charges_per_customer()
-        twice = sorted(c for c, n in per_customer.items() if n > 1)
-        print(f"{sum(per_customer.values())} charges to {len(per_customer)} customers")
-        print(f"customers charged more than once: {len(twice)}{' ' + str(twice) if twice else ''}")
+        per_charge = Counter((e["reference"], e["customer_id"]) for e in gateway.ledger())
+        for reference in sorted({r for r, _ in per_charge}):
+            customers = {c: n for (r, c), n in per_charge.items() if r == reference}
+            twice = sorted(c for c, n in customers.items() if n > 1)
+            print(
+                f"{reference or '(no reference)'}: {sum(customers.values())} charges to {len(customers)} "
+                f"customers; charged more than once: {len(twice)}{' ' + str(twice) if twice else ''}"
+            )
     return 0
 
 

@@ -19,7 +19,7 @@ import redis
 
 from jobs import connect
 
-from .billing import Invoices
+from .billing import Invoices, reference_for
 from .gateway import Gateway
 
 
@@ -60,8 +60,7 @@ class Reconciliation:
 
 def reconcile(month: str, customers: Iterable[int], connection: redis.Redis | None = None) -> Reconciliation:
     invoices = Invoices(connection).of(month)
-    suffix = f":{month}"
-    ledger = [e for e in Gateway(connection).ledger() if str(e["key"]).endswith(suffix)]
+    ledger = Gateway(connection).ledger(reference_for(month))
     per_customer = Counter(int(e["customer_id"]) for e in ledger)
     codes = {int(e["customer_id"]): str(e["code"]) for e in ledger}
     wanted = sorted(set(customers))
