@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
 
 from jobs import Classification, DeadLetterQueue, Job, JobHandle, Status, Worker
+from jobs._rq import InProcessWorker, SafeRQJob
 from tests import sample_jobs as sj
 from tests.gateway import Gateway
 
@@ -232,17 +235,8 @@ def test_retries_wait_their_backoff_and_log_why(
         assert next_start - ended >= retries[n - 1].__dict__["retry_in_s"]
 
 
-def test_a_job_being_retried_shows_as_scheduled(connection: redis.Redis) -> None:
-    Gateway(connection).script(11, "refuse", "ok")
-    handle = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=11)
-
-    # One pass without the burst loop: the first attempt fails and is rescheduled.
-    from rq import Queue
-    from rq.serializers import JSONSerializer
-
-    from jobs._rq import InProcessWorker, SafeRQJob
-
-    queue = Queue("default", connection=connection, serializer=JSONSerializer)
+def _run_one_job(connection: redis.Redis, queue: Queue) -> None:
+    """One pass of an in-process worker that stops after one job (no burst loop, no scheduler)."""
     InProcessWorker(
         [queue],
         connection=connection,
@@ -250,6 +244,15 @@ def test_a_job_being_retried_shows_as_scheduled(connection: redis.Redis) -> None
         job_class=SafeRQJob,
         disable_default_exception_handler=True,
     ).work(burst=True, max_jobs=1)
+
+
+def test_a_job_being_retried_shows_as_scheduled(connection: redis.Redis) -> None:
+    Gateway(connection).script(11, "refuse", "ok")
+    handle = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=11)
+
+    # One pass without the burst loop: the first attempt fails and is rescheduled.
+    queue = Queue("default", connection=connection, serializer=JSONSerializer)
+    _run_one_job(connection, queue)
 
     assert handle.status() is Status.SCHEDULED
     (score,) = [s for _, s in connection.zrange(queue.scheduled_job_registry.key, 0, -1, withscores=True)]
@@ -296,23 +299,13 @@ def test_a_job_cut_off_at_its_timeout_is_ambiguous_retried_only_if_idempotent(
 
 
 def test_a_retry_that_comes_due_goes_before_the_backlog(connection: redis.Redis) -> None:
-    from rq import Queue
-    from rq.serializers import JSONSerializer
-
-    from jobs._rq import InProcessWorker, SafeRQJob
     from jobs.scheduler import ResilientScheduler
 
     Gateway(connection).script(12, "refuse", "ok")
     retried = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=12)
     backlog = [sj.Noop.enqueue(connection=connection).id for _ in range(5)]
     queue = Queue("default", connection=connection, serializer=JSONSerializer)
-    InProcessWorker(
-        [queue],
-        connection=connection,
-        serializer=JSONSerializer,
-        job_class=SafeRQJob,
-        disable_default_exception_handler=True,
-    ).work(burst=True, max_jobs=1)
+    _run_one_job(connection, queue)
     assert retried.status() is Status.SCHEDULED and queue.job_ids == backlog
 
     # The backoff has passed (moved into the past rather than waited), and RQ's scheduler runs.
