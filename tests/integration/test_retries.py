@@ -252,11 +252,14 @@ def test_a_job_being_retried_shows_as_scheduled(connection: redis.Redis) -> None
 
     # One pass without the burst loop: the first attempt fails and is rescheduled.
     queue = Queue("default", connection=connection, serializer=JSONSerializer)
+    before = datetime.now().timestamp()
     _run_one_job(connection, queue)
 
     assert handle.status() is Status.SCHEDULED
     (score,) = [s for _, s in connection.zrange(queue.scheduled_job_registry.key, 0, -1, withscores=True)]
-    assert score >= datetime.now().timestamp()
+    # Due no sooner than the shortest backoff after the attempt, rounded up to RQ's whole seconds.
+    shortest, _ = sj.ChargeWithRealBackoff.backoff.bounds(1)
+    assert score.is_integer() and score >= before + shortest
 
 
 @pytest.mark.parametrize("mode", ["inprocess", "fork"])
