@@ -39,8 +39,9 @@ def sweep(connection: redis.Redis, queues: Iterable[str]) -> list[str]:
         registry = Queue(name, connection=connection, serializer=JSONSerializer).failed_job_registry
         for job_id in registry.get_job_ids():
             entry = _entry_for_failed(connection, job_id, name)
+            added = entry is not None and not dlq.exists(job_id)
             with connection.pipeline() as pipeline:
-                if entry is not None and not dlq.exists(job_id):
+                if entry is not None and added:
                     dlq.put(
                         entry,
                         pipeline=pipeline,
@@ -49,6 +50,8 @@ def sweep(connection: redis.Redis, queues: Iterable[str]) -> list[str]:
                     raise_alert(dead_letter_alert(entry), pipeline=pipeline)
                 registry.remove(job_id, pipeline=pipeline)
                 pipeline.execute()
+            if entry is not None and added:
+                dlq.after_dead_letter(entry)  # the job's on_dead_letter hook runs on this path too
             if entry is not None:
                 moved.append(job_id)
                 log.error(

@@ -300,6 +300,22 @@ def test_jobs_left_in_rqs_failed_registry_are_swept_in(connection: redis.Redis) 
     assert sweep(connection, ["default"]) == []
 
 
+def test_a_swept_job_runs_its_on_dead_letter_hook_once(connection: redis.Redis) -> None:
+    handle = Recorder.enqueue(connection=connection, order_id=8)
+    queue = Queue("default", connection=connection, serializer=JSONSerializer)
+    job = queue.fetch_job(handle.id)
+    assert job is not None
+    queue.remove(job)
+    with connection.pipeline() as pipeline:
+        record_job_failure(job, "Moved to FailedJobRegistry, due to AbandonedJobError, at now", pipeline)
+        pipeline.execute()
+
+    assert sweep(connection, ["default"]) == [handle.id]
+    assert sweep(connection, ["default"]) == []
+
+    assert connection.lrange("recorder:dead", 0, -1) == [handle.id.encode()]
+
+
 def test_retention_archives_old_entries_to_jsonl_before_deleting_them(
     connection: redis.Redis, tmp_path: Path
 ) -> None:
