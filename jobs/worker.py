@@ -100,6 +100,10 @@ class Worker:
         # (dequeued, "Job OK", "Successfully completed") would triple them, so RQ's
         # worker logs warnings and errors only.
         logging.getLogger("rq.worker").setLevel(logging.WARNING)
+        if burst:
+            # A burst worker takes and releases the scheduler lock on every round while retries wait:
+            # RQ would log "Acquired scheduler lock" about once a second.
+            logging.getLogger("rq.scheduler").setLevel(logging.WARNING)
         log.info(
             "worker started: queues %s, mode %s%s",
             ", ".join(q.name for q in self.queues),
