@@ -24,11 +24,7 @@ def _run_invariant(connection: redis.Redis, item: invariants.Invariant, sentry: 
     state = (
         "ok"
         if finding.ok
-        else (
-            f"COULD NOT RUN: {finding.error}"
-            if finding.error
-            else f"VIOLATED by {len(finding.records)} records"
-        )
+        else (f"COULD NOT RUN: {finding.error}" if finding.error else f"VIOLATED by {finding.counted}")
     )
     print(f"invariant {item.name}: {state}", flush=True)
     return violated

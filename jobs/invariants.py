@@ -59,6 +59,11 @@ class Finding:
         """True when the check ran and found nothing."""
         return self.error is None and not self.records
 
+    @property
+    def counted(self) -> str:
+        """ "1 record" or "3 records"."""
+        return f"{len(self.records)} record" + ("" if len(self.records) == 1 else "s")
+
 
 _invariants: dict[str, Invariant] = {}
 
@@ -107,10 +112,12 @@ def report(connection: redis.Redis, item: Invariant, finding: Finding) -> bool:
             f"The invariant check {item.name} raised {finding.error}. Remediation: fix the check itself."
         )
     else:
-        title = f"invariant {item.name} violated by {len(finding.records)} records"
-        more = f" (first {item.limit} shown)" if len(finding.records) > item.limit else ""
+        count = len(finding.records)
+        title = f"invariant {item.name} violated by {finding.counted}"
+        more = f" (first {item.limit} shown)" if count > item.limit else ""
+        verb = "breaks" if count == 1 else "break"
         message = (
-            f"{len(finding.records)} records break the invariant {item.name}{more}: {shown}. "
+            f"{finding.counted} {verb} the invariant {item.name}{more}: {shown}. "
             f"Remediation: {item.remediation or _DEFAULT_REMEDIATION}"
         )
     log.error(message, extra={"outcome": "violated"})

@@ -102,7 +102,7 @@ def test_it_alerts_once_when_the_state_appears_not_while_it_persists_and_again_a
     testing.run_queued(fake)
     assert [r["purchase_id"] for r in check_once(fake).records] == [first_bad]
     [alert] = testing.alerts(fake)
-    assert alert.title == f"{TITLE} 1 records"
+    assert alert.title == f"{TITLE} 1 record"
     assert f"'purchase_id': {first_bad}" in alert.message
     assert (
         "Remediation: These purchases are marked succeeded but carry no authorization code" in alert.message
@@ -122,7 +122,7 @@ def test_it_alerts_once_when_the_state_appears_not_while_it_persists_and_again_a
     third_bad = buy(fake, "approve_via_backup")
     testing.run_queued(fake)
     check_once(fake)
-    assert [a.title for a in testing.alerts(fake)] == [f"{TITLE} 1 records", f"{TITLE} 1 records"]
+    assert [a.title for a in testing.alerts(fake)] == [f"{TITLE} 1 record", f"{TITLE} 1 record"]
     assert f"'purchase_id': {third_bad}" in testing.alerts(fake)[1].message
     assert second_bad != third_bad
 
@@ -184,9 +184,9 @@ def test_stalwart_check_exits_1_alerts_once_and_rearms_after_the_repair(
     third = stalwart(command, env)
 
     assert (first.returncode, second.returncode, third.returncode) == (1, 1, 0), first.stderr
-    assert first.stdout == second.stdout == f"invariant {NAME}: VIOLATED by 1 records\n"
+    assert first.stdout == second.stdout == f"invariant {NAME}: VIOLATED by 1 record\n"
     assert third.stdout == f"invariant {NAME}: ok\n"
-    assert alert_titles(alerts) == [f"{TITLE} 1 records"]
+    assert alert_titles(alerts) == [f"{TITLE} 1 record"]
     assert f"'purchase_id': {bad}" in alerts.read_text()
 
 
@@ -225,8 +225,8 @@ def test_stalwart_watch_alerts_when_the_state_appears_and_again_only_after_it_wa
             buy(connection, "approve_via_backup")
             testing.run_queued(connection)
             # Several runs see the violation; the sink gets one alert.
-            wait_until(lambda: states().count("VIOLATED by 1 records") >= 5, "five violated runs")
-            assert alert_titles(alerts) == [f"{TITLE} 1 records"]
+            wait_until(lambda: states().count("VIOLATED by 1 record") >= 5, "five violated runs")
+            assert alert_titles(alerts) == [f"{TITLE} 1 record"]
             repair(connection)
             wait_until(lambda: collapsed()[-1:] == ["ok"], "a run after the repair")
             buy(connection, "phantom_approval")
@@ -236,5 +236,5 @@ def test_stalwart_watch_alerts_when_the_state_appears_and_again_only_after_it_wa
             watch.send_signal(signal.SIGTERM)
             assert watch.wait(30) == 0
 
-    assert collapsed() == ["ok", "VIOLATED by 1 records", "ok", "VIOLATED by 1 records"]
-    assert alert_titles(alerts) == [f"{TITLE} 1 records", f"{TITLE} 1 records"]
+    assert collapsed() == ["ok", "VIOLATED by 1 record", "ok", "VIOLATED by 1 record"]
+    assert alert_titles(alerts) == [f"{TITLE} 1 record", f"{TITLE} 1 record"]

@@ -298,7 +298,7 @@ def test_the_invariant_names_users_waiting_too_long_alerts_once_and_rearms(fake:
     assert first.records == [
         {"user_id": frank.id, "waiting_min": 45, "email_state": "owed", "job": None, "job_status": "none"}
     ]
-    assert [a.title for a in testing.alerts(fake)] == [f"invariant {INVARIANT} violated by 1 records"]
+    assert [a.title for a in testing.alerts(fake)] == [f"invariant {INVARIANT} violated by 1 record"]
     assert "is cron running `python -m examples.signup.sweep`?" in testing.alerts(fake)[0].message
 
     SweepActivationEmails.enqueue(connection=fake)
