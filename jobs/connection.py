@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
 
+from . import sentinel
 from .embedded import EmbeddedRedis
 from .errors import ConfigurationError
 
@@ -50,11 +52,14 @@ def connect(url: str | None = None) -> redis.Redis:
         return _clients[-1]
     url = url or redis_url()
     try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
-        client.ping()
+        if sentinel.is_sentinel_url(url):
+            client = sentinel.connect(url, socket_connect_timeout=5, health_check_interval=30)
+        else:
+            client = redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+            client.ping()
     except ValueError as err:
         raise ConfigurationError(
-            f"the Redis URL {url!r} is malformed ({err}); use redis://HOST:PORT/DB"
+            f"the Redis URL {_redact_url(url)!r} is malformed ({err}); use redis://HOST:PORT/DB"
         ) from err
     except redis.RedisError as err:
         raise ConfigurationError(
@@ -64,7 +69,8 @@ def connect(url: str | None = None) -> redis.Redis:
 
 
 def _redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its passwords (in the credentials, and ``password=`` options), for messages."""
+    url = re.sub(r"([?&][a-z_]*password=)[^&#]*", r"\1[redacted]", url)
     if "@" not in url or "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
