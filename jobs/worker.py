@@ -121,9 +121,12 @@ class Worker:
         """
         self._announce(burst)
         backoff = 1.0
+        worker: ForkingWorker | InProcessWorker | None = None
         while True:
-            worker = self._rq_worker()
             try:
+                # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
+                # is waited out like the outage that ended the last loop, not a crash.
+                worker = self._rq_worker()
                 worked = self._run(worker, burst)
                 if _asked_to_stop(worker):
                     return
@@ -137,6 +140,8 @@ class Worker:
                 log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
             except (redis.ConnectionError, redis.TimeoutError) as err:
                 log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
+            except StopRequested:
+                return  # SIGTERM between two RQ loops: RQ's handler says so by raising
             try:
                 if self._stop_requested_during(worker, backoff):
                     return
@@ -155,8 +160,15 @@ class Worker:
         return False
 
     @staticmethod
-    def _stop_requested_during(worker: ForkingWorker | InProcessWorker, seconds: float) -> bool:
-        """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile."""
+    def _stop_requested_during(worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
+        """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile.
+
+        With no RQ worker built yet, RQ's signal handlers are not installed either, and a SIGTERM
+        ends the process at once (no job is running).
+        """
+        if worker is None:
+            time.sleep(seconds)
+            return False
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if _asked_to_stop(worker):

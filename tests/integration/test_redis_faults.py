@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs import EmbeddedRedis, EnqueueError, Status, delivery
+from jobs import Classification, DeadLetterQueue, EmbeddedRedis, EnqueueError, Status, delivery
 from tests.conftest import REPO
-from tests.sample_jobs import Add, ChargeCard
+from tests.sample_jobs import Add, ChargeCard, StopsRedis
 
 
 def free_port() -> int:
@@ -119,3 +119,49 @@ def wait_until(predicate: object, timeout_s: float) -> None:
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, f"not true within {timeout_s} s"
         time.sleep(0.05)
+
+
+def test_a_worker_survives_redis_dying_while_it_records_how_a_job_ended(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    # Given a worker on a Redis of its own (heartbeats every second, so abandoned jobs are settled fast)
+    server = EmbeddedRedis(tmp_path / "redis")
+    url = server.start()
+    port = server.port
+    env = {
+        **subprocess_env,
+        "REDIS_URL": url,
+        "STALWART_HEARTBEAT_INTERVAL_S": "1",
+        "STALWART_HEARTBEAT_TTL_S": "3",
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    try:
+        # When a job stops Redis, so the worker loses it while recording the job's end, and the worker
+        # then fails to reconnect at least once (the first RQ worker it builds anew cannot reach Redis)
+        stopper = StopsRedis.enqueue(connection=redis.Redis.from_url(url))
+        wait_until(
+            lambda: worker.poll() is not None or log_path.read_text().count('"lost Redis') >= 2, timeout_s=30
+        )
+        server.start(port=port)
+
+        # Then the same worker process carries on once Redis is back: it runs new jobs, and the job whose
+        # end was never recorded is settled as abandoned (it is not idempotent), not left started
+        assert worker.poll() is None, log_path.read_text()[-3000:]
+        after = Add.enqueue(connection=redis.Redis.from_url(url), a=2, b=2)
+        assert after.wait(timeout_s=30) is Status.SUCCEEDED
+        assert stopper.wait(timeout_s=30) is Status.DEAD_LETTERED
+        entry = DeadLetterQueue(redis.Redis.from_url(url)).get(stopper.id)
+        assert entry.classification is Classification.ABANDONED
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        server.stop()
+    assert worker.returncode == 0
