@@ -19,6 +19,10 @@ DEAD_LETTER_BY_CLASS = PREFIX + "dlq:class:"
 DEAD_LETTER_BY_STATUS = PREFIX + "dlq:status:"
 DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
 
+# The reaper (abandoned.py): each round, one worker settles each queue's abandoned jobs, and one
+# reports the gauges; each holds a short lock for it.
+REAPER = PREFIX + "reaper"
+
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
@@ -69,3 +73,8 @@ def dead_letter_indexes(job: str, error_type: str, classification: str, status: 
         dead_letter_class(classification),
         dead_letter_status(status),
     ]
+
+
+def reaper_lock(queue: str) -> str:
+    """The lock of the worker settling one queue's abandoned jobs this round."""
+    return f"{REAPER}:{queue}"

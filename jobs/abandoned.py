@@ -254,10 +254,17 @@ class Reaper(threading.Thread):
             try:
                 if self.beat is not None:
                     self.beat()
-                # One reaper at a time across the fleet; the lock lapses on its own.
-                if self.connection.set(_keys.PREFIX + "reaper", os.getpid(), nx=True, ex=interval):
-                    reap(self.connection, self.queues)
-                    release_stale_locks(self.connection, self.queues)
+                # One reaper a round for each queue across the fleet; the locks lapse on their own. Per
+                # queue: a single lock for the fleet went to the same worker round after round, and a
+                # dead worker's job on a queue that worker does not serve stayed started.
+                with self.connection.pipeline(transaction=False) as pipeline:
+                    for name in self.queues:
+                        pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
+                    mine = [name for name, won in zip(self.queues, pipeline.execute(), strict=True) if won]
+                if mine:
+                    reap(self.connection, mine)
+                    release_stale_locks(self.connection, mine)
+                if self.connection.set(_keys.REAPER, os.getpid(), nx=True, ex=interval):
                     stats.report_gauges(self.connection)
                 if self.keep_scheduler is not None:
                     self.keep_scheduler()

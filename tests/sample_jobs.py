@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from jobs import DeadLetterEntry, Job, Negative, connect
 from jobs.context import current_request_id
@@ -328,3 +331,61 @@ class WelcomeThenSync(Job):
         if connection.incr(f"crm:calls:{user_id}") == 1:
             raise ConnectionRefusedError("CRM refused the connection")
         return "synced"
+
+
+class RecordsEachRun(Job):
+    """Counts its runs per ``number`` in Redis and notes which process ran it (pid and parent pid: a
+    forking worker's work-horse is its child); with ``fail_first``, its first run is refused (declared
+    transient, so retried)."""
+
+    name = "tests.RecordsEachRun"
+    retry_on = (ConnectionRefusedError,)
+    backoff = NO_WAIT
+
+    def perform(self, number: int, fail_first: bool = False) -> int:
+        connection = connect()
+        with connection.pipeline() as pipeline:
+            pipeline.hincrby("runs:count", str(number), 1)
+            pipeline.rpush("runs:by", json.dumps([number, os.getpid(), os.getppid()]))
+            runs = pipeline.execute()[0]
+        if fail_first and runs == 1:
+            raise ConnectionRefusedError(f"the first run of number {number} is refused")
+        return number
+
+
+class WaitsForKey(Job):
+    """Notes its start (``<key>:started`` holds its pid, ``<key>:runs`` counts runs), then waits, at most a
+    minute, for something to be pushed onto the list ``key``: a job that takes a while, under the test's
+    control."""
+
+    name = "tests.WaitsForKey"
+
+    def perform(self, key: str) -> str:
+        connection = connect()
+        connection.incr(f"{key}:runs")
+        connection.set(f"{key}:started", os.getpid())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            # One second at a time: redis-py 8 clients time out a read after 5 s by default.
+            if connection.blpop([key], timeout=1):
+                return "released"
+        return "gave up waiting"
+
+
+class WaitsForKeyElsewhere(WaitsForKey):
+    """The same, on a queue of its own."""
+
+    name = "tests.WaitsForKeyElsewhere"
+    queue = "elsewhere"
+
+
+class StopsRedis(Job):
+    """Shuts its Redis down (the append-only file is written first), so that Redis is gone by the time
+    the worker records how the job ended."""
+
+    name = "tests.StopsRedis"
+
+    def perform(self) -> str:
+        with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection: that is success
+            connect().shutdown()
+        return "stopped"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import redis
@@ -35,3 +37,22 @@ def test_a_second_start_adopts_the_running_server(tmp_path: Path) -> None:
     finally:
         first.stop()
     assert EmbeddedRedis(tmp_path).running_url() is None
+
+
+def test_a_killed_server_loses_no_acknowledged_enqueue(tmp_path: Path) -> None:
+    # With the AOF on, Redis writes each command to the file before it replies; only the fsync waits
+    # (everysec), and that matters for a machine that loses power, not for a process that dies.
+    server = EmbeddedRedis(tmp_path)
+    try:
+        connection = redis.Redis.from_url(server.start())
+        handles = [Add.enqueue(connection=connection, a=n, b=0) for n in range(200)]
+        connection.close()
+
+        pid = int((tmp_path / "redis.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # it is this process's child: reap it
+
+        connection = redis.Redis.from_url(server.start())
+        assert connection.lrange("rq:queue:default", 0, -1) == [h.id.encode() for h in handles]
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ within 20 s.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from tests.sample_jobs import (
     BlocksUntilReleased,
     BlocksUntilReleasedIdempotently,
     KillsItsWorkHorseEveryTime,
+    WaitsForKey,
 )
 
 
@@ -43,10 +45,11 @@ class Workers:
         self.logs = logs
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, *options: str) -> subprocess.Popen[bytes]:
+        """Start ``stalwart worker --import tests.sample_jobs`` with ``options`` (e.g. ``--in-process``)."""
         with (self.logs / f"worker-{len(self.started)}.log").open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
+                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", *options],
                 env=self.env,
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,
@@ -170,3 +173,53 @@ def test_sigterm_lets_the_current_job_finish_before_the_worker_exits(
 
     assert worker.wait(30) == 0
     assert (handle.status(), later.status()) == (Status.SUCCEEDED, Status.QUEUED)
+
+
+def test_a_second_sigterm_stops_the_worker_at_once_and_its_job_is_settled_as_abandoned(
+    connection: redis.Redis, workers: Workers
+) -> None:
+    # Given a worker in the middle of a job
+    doomed = workers.start()
+    handle = WaitsForKey.enqueue(connection=connection, key="cold:release")
+    wait_for(lambda: connection.exists("cold:release:started"))
+    horse = int(connection.get("cold:release:started") or 0)
+
+    # When it is sent SIGTERM, and SIGTERM again: a cold shutdown. RQ ignores a second signal that comes
+    # within 1 s of the first, so this waits that long; there is no event to wait for instead.
+    doomed.send_signal(signal.SIGTERM)
+    time.sleep(1.5)
+    doomed.send_signal(signal.SIGTERM)
+
+    # Then it exits without waiting for the job, its work-horse killed, and another worker settles the job
+    assert doomed.wait(30) == 0
+    assert gone(horse)
+    workers.start()
+    assert handle.wait(timeout_s=30) is Status.DEAD_LETTERED
+    entry = DeadLetterQueue(connection).get(handle.id)
+    assert entry.classification is Classification.ABANDONED
+    assert [a["outcome"] for a in entry.history] == ["abandoned"]
+    assert entry.history[0]["error_message"] == "its worker stopped sending heartbeats for over 3 s"
+    assert connection.get("cold:release:runs") == b"1"
+
+
+def test_a_sigterm_that_reaches_the_work_horse_too_abandons_its_job(
+    connection: redis.Redis, workers: Workers
+) -> None:
+    # Given a forking worker in the middle of a job (its work-horse is in a process group of its own,
+    # so a signal to the worker's group misses it; systemd's default KillMode=control-group does not)
+    worker = workers.start()
+    handle = WaitsForKey.enqueue(connection=connection, key="cgroup:release")
+    wait_for(lambda: connection.exists("cgroup:release:started"))
+    horse = int(connection.get("cgroup:release:started") or 0)
+
+    # When SIGTERM reaches the worker and its work-horse at once, as a stop signal to a whole cgroup does
+    worker.send_signal(signal.SIGTERM)
+    os.kill(horse, signal.SIGTERM)
+
+    # Then the job is cut off and dead-lettered as abandoned (so deploy with KillMode=mixed)
+    assert handle.wait(timeout_s=30) is Status.DEAD_LETTERED
+    entry = DeadLetterQueue(connection).get(handle.id)
+    assert entry.classification is Classification.ABANDONED
+    # (RQ's detail after this varies: the worker's own SIGTERM can interrupt its waitpid)
+    assert "was abandoned mid-job: Work-horse terminated unexpectedly" in entry.message
+    assert worker.wait(30) == 0
