@@ -258,7 +258,7 @@ class HookRaises(Job):
 
 
 class ChargeBehindCircuit(Job):
-    """Refusals open the shared circuit after 2 failures; while open, jobs are snoozed."""
+    """Refusals open the shared circuit after 2 failures; while open (4 s), jobs are snoozed."""
 
     name = "tests.ChargeBehindCircuit"
     retry_on = (GatewayRefused,)
@@ -266,7 +266,7 @@ class ChargeBehindCircuit(Job):
     backoff = NO_WAIT
     circuit = "test-gateway"
     circuit_failure_threshold = 2
-    circuit_reset_after_s = 1
+    circuit_reset_after_s = 4  # long enough that the next worker meets it open, even on a loaded machine
     give_up_after_s = 60
 
     def perform(self, customer_id: int) -> str:
