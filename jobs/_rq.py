@@ -14,6 +14,7 @@ atomically with RQ's.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -330,8 +331,16 @@ class ForkingWorker(_Bookkeeping, ForkingRQWorker):
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the
-        reaper that settles the job as abandoned."""
+        reaper that settles the job as abandoned.
+
+        It also leaves the heap it inherited out of its garbage collections (``gc.freeze``): a horse
+        forked while the worker's counters sat just under the full-collection threshold otherwise ran
+        a full collection of the whole inherited heap, 40-50 ms, with copy-on-write page copies, and
+        so did the next few horses, until the worker collected: p99 enqueue-to-start latency went
+        from 27 ms (plain RQ) to 120-200 ms.
+        """
         die_with_parent()
+        gc.freeze()
         super().main_work_horse(job, queue)
 
 

@@ -9,6 +9,7 @@ without which retried and scheduled jobs would wait forever.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -118,8 +119,16 @@ class Worker:
         With ``burst``, return once nothing is queued and nothing is scheduled:
         jobs scheduled for later are waited for, so a script can drain a queue
         whose jobs retry.
+
+        The objects alive when it starts are frozen out of garbage collection
+        (``gc.freeze``): a worker process keeps them for good anyway.
         """
         self._announce(burst)
+        # What start-up created (modules, the application's imports) lives as long as the process: keep
+        # it out of later collections, which stay short, and which would otherwise walk it again and
+        # again (in a forking worker, while the next job waits).
+        gc.collect()
+        gc.freeze()
         backoff = 1.0
         worker: ForkingWorker | InProcessWorker | None = None
         while True:

@@ -389,3 +389,14 @@ class StopsRedis(Job):
         with contextlib.suppress(redis.ConnectionError):  # SHUTDOWN closes the connection: that is success
             connect().shutdown()
         return "stopped"
+
+
+class CountsFrozenObjects(Job):
+    """Returns how many objects the garbage collector of the process running it leaves alone."""
+
+    name = "tests.CountsFrozenObjects"
+
+    def perform(self) -> int:
+        import gc
+
+        return gc.get_freeze_count()
