@@ -30,6 +30,8 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.throughput
 	$(BIN)/python -m tests.benchmarks.dead_letter
 	$(BIN)/python -m tests.benchmarks.sentry_hanging
+	$(BIN)/python -m tests.benchmarks.latency
+	$(BIN)/python -m tests.benchmarks.retry_accuracy
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000
