@@ -18,8 +18,8 @@ from rq import Worker as RQWorker
 
 from jobs import Classification, DeadLetterQueue, JobHandle, Status
 from jobs.handle import FINAL, statuses
-from tests.integration.test_worker_death import Workers, wait_for
 from tests.sample_jobs import RecordsEachRun, WaitsForKey, WaitsForKeyElsewhere
+from tests.workers import Workers, wait_for
 
 JOBS = 300
 FAILS_FIRST = set(range(0, JOBS, 10))  # 30 jobs whose first run is refused, then retried
@@ -29,10 +29,7 @@ FAILS_FIRST = set(range(0, JOBS, 10))  # 30 jobs whose first run is refused, the
 def workers(subprocess_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     pool = Workers(subprocess_env, tmp_path)
     yield pool
-    for process in pool.started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+    pool.kill_all()
 
 
 def wait_until_final(connection: redis.Redis, handles: Sequence[JobHandle], timeout_s: float) -> None:

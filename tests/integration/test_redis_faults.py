@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,8 +10,8 @@ import pytest
 import redis
 
 from jobs import Classification, DeadLetterQueue, EmbeddedRedis, EnqueueError, Status, delivery
-from tests.conftest import REPO
 from tests.sample_jobs import Add, ChargeCard, StopsRedis
+from tests.workers import Workers, wait_for
 
 
 def free_port() -> int:
@@ -74,15 +72,8 @@ def test_a_running_worker_survives_redis_going_away_and_coming_back(
     server = EmbeddedRedis(tmp_path / "redis")
     url = server.start()
     env = {**subprocess_env, "REDIS_URL": url}
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    pool = Workers(env, tmp_path)
+    worker, log_path = pool.start(), pool.log_of(0)
     try:
         before = Add.enqueue(connection=redis.Redis.from_url(url), a=1, b=1)
         assert before.wait(timeout_s=30) is Status.SUCCEEDED
@@ -91,7 +82,7 @@ def test_a_running_worker_survives_redis_going_away_and_coming_back(
         port = server.port
         server.stop()
         outage_started = time.monotonic()
-        wait_until(
+        wait_for(
             lambda: (
                 "could not connect to Redis" in log_path.read_text() or "lost Redis" in log_path.read_text()
             ),
@@ -114,13 +105,6 @@ def test_a_running_worker_survives_redis_going_away_and_coming_back(
     assert worker.returncode == 0
 
 
-def wait_until(predicate: object, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not true within {timeout_s} s"
-        time.sleep(0.05)
-
-
 def test_a_worker_survives_redis_dying_while_it_records_how_a_job_ended(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
@@ -134,20 +118,13 @@ def test_a_worker_survives_redis_dying_while_it_records_how_a_job_ended(
         "STALWART_HEARTBEAT_INTERVAL_S": "1",
         "STALWART_HEARTBEAT_TTL_S": "3",
     }
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    pool = Workers(env, tmp_path)
+    worker, log_path = pool.start(), pool.log_of(0)
     try:
         # When a job stops Redis, so the worker loses it while recording the job's end, and the worker
         # then fails to reconnect at least once (the first RQ worker it builds anew cannot reach Redis)
         stopper = StopsRedis.enqueue(connection=redis.Redis.from_url(url))
-        wait_until(
+        wait_for(
             lambda: worker.poll() is not None or log_path.read_text().count('"lost Redis') >= 2, timeout_s=30
         )
         server.start(port=port)

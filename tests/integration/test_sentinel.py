@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +19,8 @@ from redis.sentinel import SentinelConnectionPool
 
 from jobs import ConfigurationError, Status, connect
 from jobs.embedded import EmbeddedRedis, _free_port, server_binary
-from tests.conftest import REPO
-from tests.integration.test_worker_death import wait_for
 from tests.sample_jobs import Add, RecordsEachRun
+from tests.workers import Workers, wait_for
 
 SERVICE = "mymaster"
 
@@ -105,19 +103,9 @@ def worker(
     sentinel_setup: SentinelSetup, subprocess_env: dict[str, str], tmp_path: Path
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A `stalwart worker` whose REDIS_URL is the sentinel URL."""
-    env = {**subprocess_env, "REDIS_URL": sentinel_setup.url}
-    with (tmp_path / "worker.log").open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    yield process
-    if process.poll() is None:
-        process.kill()
-    process.wait(10)
+    pool = Workers({**subprocess_env, "REDIS_URL": sentinel_setup.url}, tmp_path)
+    yield pool.start()
+    pool.kill_all()
 
 
 @pytest.fixture

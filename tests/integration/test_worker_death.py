@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,13 +18,13 @@ import pytest
 import redis
 
 from jobs import Classification, DeadLetterQueue, Status, Worker
-from tests.conftest import REPO
 from tests.sample_jobs import (
     BlocksUntilReleased,
     BlocksUntilReleasedIdempotently,
     KillsItsWorkHorseEveryTime,
     WaitsForKey,
 )
+from tests.workers import Workers, wait_for
 
 
 @pytest.fixture
@@ -37,44 +35,11 @@ def fast_heartbeats(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPa
     return subprocess_env
 
 
-class Workers:
-    """Worker processes started by a test (their logs in its tmp_path), killed at its end."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.started: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *options: str) -> subprocess.Popen[bytes]:
-        """Start ``stalwart worker --import tests.sample_jobs`` with ``options`` (e.g. ``--in-process``)."""
-        with (self.logs / f"worker-{len(self.started)}.log").open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", *options],
-                env=self.env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        self.started.append(process)
-        return process
-
-
 @pytest.fixture
 def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
     pool = Workers(fast_heartbeats, tmp_path)
     yield pool
-    for process in pool.started:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-
-
-def wait_for(predicate: object, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true within {timeout_s} s: {predicate}")
-        time.sleep(0.05)
+    pool.kill_all()
 
 
 def children_of(parent: int) -> set[int]:

@@ -1,0 +1,52 @@
+"""Real ``stalwart worker`` processes for integration tests, and waiting for what they do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import REPO
+
+
+class Workers:
+    """Worker processes started by a test, each logging to a file in ``logs``; ``kill_all`` at its end."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *options: str) -> subprocess.Popen[bytes]:
+        """Start ``stalwart worker --import tests.sample_jobs`` with ``options`` (e.g. ``--in-process``)."""
+        with self.log_of(len(self.started)).open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", *options],
+                env=self.env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+        self.started.append(process)
+        return process
+
+    def log_of(self, number: int) -> Path:
+        """The log file of the ``number``-th worker started (from 0)."""
+        return self.logs / f"worker-{number}.log"
+
+    def kill_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 30.0) -> None:
+    """Poll ``predicate`` until it is true; AssertionError after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout_s} s: {predicate}")
+        time.sleep(0.05)
