@@ -57,6 +57,13 @@ def enqueue(job: type[Job], body: dict[str, Any], connection: redis.Redis | None
             job._enqueue_payload(body, client, job_id=job_id)
         except (redis.ConnectionError, redis.TimeoutError, ConfigurationError) as err:
             raise _Unreachable(str(err)) from err
+        except redis.exceptions.OutOfMemoryError as err:
+            # Not retried: a full Redis does not empty itself in seconds. MULTI refused the whole job.
+            raise EnqueueError(
+                f"could not enqueue {job.name} with {redact(body['kwargs'])}: Redis is out of memory "
+                f"(maxmemory reached; {err}); nothing was enqueued: free memory in Redis (archive the "
+                "dead-letter queue, drain queues) or raise maxmemory, then enqueue again"
+            ) from err
 
     attempts = int(os.environ.get("STALWART_ENQUEUE_ATTEMPTS", DEFAULT_ATTEMPTS))
     try:

@@ -41,6 +41,33 @@ def test_enqueue_while_redis_is_down_raises_enqueue_error_naming_the_job_and_red
     assert len(waits) == 7 and sum(waits) <= 5.5  # bounded: about five seconds in all
 
 
+def test_enqueue_to_a_full_redis_fails_at_once_and_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = EmbeddedRedis(tmp_path / "redis")
+    try:
+        connection = redis.Redis.from_url(server.start())
+        connection.config_set("maxmemory-policy", "noeviction")
+        connection.config_set("maxmemory", 1)  # below what Redis already uses: every write is refused
+        waits: list[float] = []
+        monkeypatch.setattr(delivery, "sleep", waits.append)
+
+        with pytest.raises(EnqueueError) as caught:
+            ChargeCard.enqueue(connection=connection, customer_id=42, card="4111", api_token="tok-SECRET")
+
+        message = str(caught.value)
+        assert message.startswith(
+            "could not enqueue tests.ChargeCard with {'customer_id': 42, 'card': '4111', 'api_token': "
+            "'[redacted]'}: Redis is out of memory (maxmemory reached; "
+        )
+        assert message.endswith("raise maxmemory, then enqueue again")
+        assert waits == []  # not retried
+        connection.config_set("maxmemory", 0)
+        assert connection.llen("rq:queue:billing") == 0 and connection.keys("rq:job:*") == []
+    finally:
+        server.stop()
+
+
 def test_enqueue_succeeds_once_redis_comes_back_during_its_retries(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
