@@ -1,4 +1,5 @@
-"""Real ``stalwart worker`` processes for integration tests, and waiting for what they do."""
+"""Real ``stalwart`` processes for integration tests (commands, long-running workers), and waiting for what
+they do."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import REPO
+
+STALWART = [sys.executable, "-m", "jobs.cli"]
+
+
+def stalwart(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``stalwart ARGS`` from this checkout and wait for it; its output is captured as text."""
+    return subprocess.run(
+        [*STALWART, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 class Workers:
@@ -23,7 +33,7 @@ class Workers:
         """Start ``stalwart worker --import tests.sample_jobs`` with ``options`` (e.g. ``--in-process``)."""
         with self.log_of(len(self.started)).open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", *options],
+                [*STALWART, "worker", "--import", "tests.sample_jobs", *options],
                 env=self.env,
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,

@@ -14,6 +14,7 @@ import redis
 from jobs import Status, testing
 from jobs import invariants as invariant_runs
 from jobs.connection import use
+from tests.workers import stalwart
 
 from .checks import NAME
 from .gateway import PaymentGateway
@@ -151,18 +152,6 @@ def test_repair_records_the_code_the_gateway_holds_and_fails_purchases_it_does_n
     assert store.succeeded_without_code() == []
 
 
-def stalwart(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def alert_titles(path: Path) -> list[str]:
     """The alerts the command sink received (`tee -a` appends each alert's text to the file)."""
     text = path.read_text() if path.exists() else ""
@@ -179,9 +168,9 @@ def test_stalwart_check_exits_1_alerts_once_and_rearms_after_the_repair(
     bad = buy(connection, "approve_via_backup")
     testing.run_queued(connection)
 
-    first, second = stalwart(command, env), stalwart(command, env)
+    first, second = stalwart(*command, env=env), stalwart(*command, env=env)
     repair(connection)
-    third = stalwart(command, env)
+    third = stalwart(*command, env=env)
 
     assert (first.returncode, second.returncode, third.returncode) == (1, 1, 0), first.stderr
     assert first.stdout == second.stdout == f"invariant {NAME}: VIOLATED by 1 record\n"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +9,10 @@ import redis
 
 from jobs import Status, Worker
 from jobs.alerts import OUTBOX, Alert, CommandSink, Dispatcher
-from tests.conftest import REPO
 from tests.gateway import Gateway
 from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
 from tests.sentry_server import sentry_server
+from tests.workers import stalwart
 
 
 @pytest.mark.parametrize("app_has_rq_sentry_integration", [False, True])
@@ -36,15 +34,7 @@ def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
         if app_has_rq_sentry_integration:
             # The application initialises Sentry itself, RQ's integration included, at the same project.
             env["TESTS_APP_SENTRY_DSN"] = sentry.dsn
-        run = subprocess.run(
-            [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.sample_jobs", "--burst"],
-            env=env,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        run = stalwart("worker", "--import", "tests.sample_jobs", "--burst", env=env, timeout=120)
         assert run.returncode == 0, run.stderr
         events = list(sentry.events)
 

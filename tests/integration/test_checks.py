@@ -13,18 +13,11 @@ from jobs import Worker
 from tests.conftest import REPO
 from tests.sample_jobs import ChargeCard, SaveReport
 from tests.sentry_server import sentry_server
+from tests.workers import stalwart
 
 
 def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "check", "--import", "tests.checks_for_tests"],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return stalwart("check", "--import", "tests.checks_for_tests", env=env)
 
 
 def test_all_well_is_exit_zero_with_a_line_per_check(subprocess_env: dict[str, str]) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import redis
@@ -14,14 +12,7 @@ import redis
 from jobs import DeadLetterQueue, Status, request_context
 from tests.conftest import REPO
 from tests.sample_jobs import Add, ChargeCard, SaveReport
-
-STALWART = [sys.executable, "-m", "jobs.cli"]
-
-
-def stalwart(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*STALWART, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
-    )
+from tests.workers import stalwart
 
 
 def test_a_burst_worker_runs_the_queue_and_logs_a_json_line_per_job_start_and_end(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 
@@ -13,9 +11,9 @@ import pytest
 import redis
 
 from jobs import Worker, stats
-from tests.conftest import REPO
 from tests.gateway import Gateway
 from tests.sample_jobs import Add, ChargeCard, ChargeFee, CountsWidgets, SaveReport
+from tests.workers import stalwart
 
 
 @pytest.fixture
@@ -100,15 +98,7 @@ def test_stalwart_stats_prints_counts_and_queue_depths(
     run_a_mixed_batch(connection)
     Add.enqueue(connection=connection, a=0, b=0)  # waiting
 
-    run = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "stats", "--since", "10m", "--json"],
-        env=subprocess_env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    run = stalwart("stats", "--since", "10m", "--json", env=subprocess_env)
 
     assert run.returncode == 0, run.stderr
     report = json.loads(run.stdout)
@@ -117,15 +107,7 @@ def test_stalwart_stats_prints_counts_and_queue_depths(
     assert report["app"] == {"tests.widgets.made": 5}
     assert report["gauges"]["queues"]["default"] == {"queued": 1, "scheduled": 0, "started": 0}
     assert report["gauges"]["dead_letter"]["dead"] == 1
-    table = subprocess.run(
-        [sys.executable, "-m", "jobs.cli", "stats"],
-        env={**subprocess_env, "COLUMNS": "200"},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    table = stalwart("stats", env={**subprocess_env, "COLUMNS": "200"})
     assert table.returncode == 0, table.stderr
     assert "tests.ChargeCard" in table.stdout and "negative.card_declined 1" in table.stdout
 
