@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from . import rules, stats
-from .connection import connect
-from .context import request_context
+from .connection import EmbeddedRedis, connect
 from .dead_letter import DeadLetterEntry, DeadLetterQueue
-from .embedded import EmbeddedRedis
 from .errors import (
     ConfigurationError,
     DeadLetterError,
@@ -19,14 +17,20 @@ from .errors import (
     ResultUnavailable,
     UnknownJobError,
 )
-from .handle import JobHandle
 from .invariants import invariant
 from .job import Job
-from .outcome import Classification, Negative, Status
-from .worker import Worker
+from .model.outcome import Classification, Negative, Status
+from .model.requests import request_context
+from .rq_adapter.handle import JobHandle
+from .runtime.worker import Worker
+from .settings import Settings
+from .telemetry.alerts import Alert
+from .telemetry.sinks import CommandSink, SentrySink, Sink
 
 __all__ = [
+    "Alert",
     "Classification",
+    "CommandSink",
     "ConfigurationError",
     "DeadLetterEntry",
     "DeadLetterError",
@@ -42,6 +46,9 @@ __all__ = [
     "NoSuchJobError",
     "PayloadError",
     "ResultUnavailable",
+    "SentrySink",
+    "Settings",
+    "Sink",
     "Status",
     "UnknownJobError",
     "Worker",

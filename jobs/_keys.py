@@ -29,10 +29,6 @@ FIELD_OUTCOME = "stalwart_outcome"
 FIELD_HISTORY = "stalwart_history"
 FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
 
-# The one function name every stalwart job carries in RQ's payload. Workers
-# compare against it and never import it: a payload naming anything else is poison.
-ENTRY_POINT = "stalwart.run"
-
 
 def dead_letter_entry(entry_id: str) -> str:
     """The key of one dead-letter entry."""

@@ -26,7 +26,7 @@ import redis
 from resilience import redact
 
 from . import _keys
-from .alerts import Alert, raise_on_change
+from .telemetry.alerts import Alert, raise_on_change
 
 log = logging.getLogger("stalwart.invariants")
 

@@ -1,32 +1,20 @@
-"""``Job``: the base class every background job subclasses."""
+"""``Job``: the base class every background job subclasses: a job definition you can enqueue."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any
 
 import redis
-from redis.client import Pipeline
-from rq import Queue
-from rq.job import Job as RQJob
-from rq.serializers import JSONSerializer
 
-from . import _keys, delivery, payload, registry
-from .context import current_request_id, new_request_id
-from .handle import JobHandle
-from .options import validate_class
-from .retries import Budgets, compile_budgets
-
-if TYPE_CHECKING:
-    from .dead_letter import DeadLetterEntry
-
-# Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
-FAILED_JOB_TTL_S = 7 * 24 * 3600
+from . import settings
+from .model import payload
+from .model.definition import JobDefinition
+from .model.requests import current_request_id, new_request_id
+from .rq_adapter import delivery
+from .rq_adapter.handle import JobHandle
 
 
-class Job:
+class Job(JobDefinition):
     """A unit of background work. Subclass it, set options, and define ``perform(self, **kwargs)``.
 
     ``perform`` returns a JSON value (the job succeeded), returns ``Negative(...)``
@@ -34,78 +22,8 @@ class Job:
     attributes, checked when the class is defined.
     """
 
-    name: ClassVar[str] = "jobs.Job"
-    queue: ClassVar[str] = "default"
-    timeout_s: ClassVar[float] = 600
-    result_ttl_s: ClassVar[float] = 24 * 3600
-    retry_on: ClassVar[tuple[type[BaseException], ...] | Mapping[type[BaseException], Any]] = ()
-    ambiguous_on: ClassVar[tuple[type[BaseException], ...]] = ()
-    max_attempts: ClassVar[int] = 3
-    backoff: ClassVar[Any] = None
-    idempotent: ClassVar[bool] = False
-    remediation: ClassVar[str | None] = None
-    circuit: ClassVar[str | None] = None
-    circuit_failure_threshold: ClassVar[int] = 5
-    circuit_reset_after_s: ClassVar[float] = 30
-    give_up_after_s: ClassVar[float] = 3600
-    abstract: ClassVar[bool] = True
-
-    budgets: ClassVar[Budgets]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        own = dict(vars(cls))
-        if "abstract" not in own:
-            cls.abstract = False
-        if "name" not in own:
-            cls.name = f"{cls.__module__}.{cls.__qualname__}"
-        validate_class(cls, own)
-        cls.budgets = compile_budgets(
-            cls.retry_on, cls.ambiguous_on, cls.max_attempts, cls.backoff, cls.idempotent
-        )
-        if not cls.abstract:
-            registry.register(cls)
-
-    def __init__(
-        self,
-        *,
-        job_id: str,
-        attempt: int = 1,
-        request_id: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> None:
-        self.job_id = job_id
-        self.attempt = attempt
-        self.request_id = request_id
-        self.idempotency_key = idempotency_key or ""
-
-    @classmethod
-    def idempotency_key_for(cls, **kwargs: Any) -> str:
-        """The key a third party can deduplicate this job's side effect by.
-
-        Computed once, at enqueue, and kept with the job: every retry (and every
-        replay) of one enqueued job sees the same key. By default it is derived
-        from the job name and its arguments, so enqueueing the very same job twice
-        gives the same key too; override to include what makes two runs distinct.
-        """
-        canonical = json.dumps([cls.name, kwargs], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:32]
-
-    if TYPE_CHECKING:
-        # Typed loosely so that subclasses may declare the keyword arguments they take.
-        perform: Callable[..., Any]
-        describe: Callable[..., str]
-    else:
-
-        def perform(self, **kwargs: Any) -> Any:
-            """The work. Return a JSON value or a ``Negative``; raise when the work cannot be finished."""
-            raise NotImplementedError(f"{type(self).__name__} must define perform()")
-
-        perform.__isabstractmethod__ = True  # class definition refuses a subclass that keeps this one
-
-        def describe(self, **kwargs: Any) -> str:
-            """What is being attempted, for failure messages: override to name the customer or order."""
-            return f"running {self.name}"
+    name = "jobs.Job"
+    abstract = True
 
     @classmethod
     def enqueue(cls, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
@@ -118,35 +36,8 @@ class Job:
         """
         if cls.abstract:
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
-        body = payload.build(cls, kwargs, current_request_id() or new_request_id())
+        body = payload.build(
+            cls, kwargs, current_request_id() or new_request_id(), limits=settings.current().limits
+        )
         job_id, connection = delivery.enqueue(cls, body, connection)
         return JobHandle(job_id, cls.name, connection)
-
-    @classmethod
-    def _enqueue_payload(
-        cls,
-        body: dict[str, Any],
-        connection: redis.Redis,
-        pipeline: Pipeline | None = None,
-        queue: Queue | None = None,
-        job_id: str | None = None,
-    ) -> RQJob:
-        """Put a checked payload on the job's queue (in ``pipeline`` and ``queue`` when given: batches)."""
-        queue = queue or Queue(cls.queue, connection=connection, serializer=JSONSerializer)
-        return queue.enqueue_call(
-            func=_keys.ENTRY_POINT,
-            kwargs=body,
-            timeout=int(cls.timeout_s),
-            result_ttl=int(cls.result_ttl_s),
-            failure_ttl=FAILED_JOB_TTL_S,
-            description=cls.name,
-            pipeline=pipeline,
-            job_id=job_id,
-        )
-
-    def on_dead_letter(self, entry: DeadLetterEntry) -> None:
-        """Called in the worker after one of this job's runs was dead-lettered; override to react.
-
-        An exception raised here is logged with the entry's id and never stops
-        the dead-lettering, which has already happened.
-        """

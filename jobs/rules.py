@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import redis
 
 from . import stats
-from .alerts import Alert, raise_on_change
 from .invariants import STATE
+from .telemetry.alerts import Alert, raise_on_change
 
 log = logging.getLogger("stalwart.rules")
 

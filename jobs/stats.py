@@ -18,9 +18,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-import os
-import re
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +25,12 @@ from typing import Any
 import redis
 from redis.client import Pipeline
 
-from . import _keys
+from . import _keys, settings
+from .connection import connect
+from .dead_letter import DeadLetterQueue
+from .dead_letter.store import STATUSES
+from .rq_adapter.queues import queue_counts
+from .telemetry.statsd import statsd
 
 log = logging.getLogger("stalwart.stats")
 
@@ -40,8 +42,8 @@ _buffer: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextva
 
 
 def retention_s() -> int:
-    """How long per-minute buckets are kept."""
-    return int(float(os.environ.get("STALWART_STATS_RETENTION_H", "24")) * 3600)
+    """How long per-minute buckets are kept (``STALWART_STATS_RETENTION_H``, 24 h)."""
+    return int(settings.current().stats_retention_h * 3600)
 
 
 def bucket_key(epoch: float) -> str:
@@ -82,76 +84,11 @@ def incr(name: str, value: float = 1, connection: redis.Redis | None = None) -> 
         buffered.append((APP, name, value))
         return
     try:
-        from .connection import connect
-
         with (connection or connect()).pipeline(transaction=False) as pipeline:
             write(pipeline, [(APP, name, value)])
             pipeline.execute()
     except Exception as err:  # noqa: BLE001 - counting must never break the caller
         log.warning("could not count %s (%s); the count is lost, the caller is not", name, err)
-
-
-class Statsd:
-    """A statsd client over UDP that never blocks and never raises."""
-
-    def __init__(self, host: str | None, port: int = 8125, prefix: str = "stalwart") -> None:
-        self.address: tuple[str, int] | None = None
-        self.prefix = prefix
-        self.socket: socket.socket | None = None
-        if not host:
-            return
-        try:
-            self.address = (socket.gethostbyname(host), port)
-            self.socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self.socket.setblocking(False)
-        except OSError as err:
-            log.warning("statsd host %r cannot be used (%s); statistics go to Redis only", host, err)
-            self.address = None
-
-    def send(self, counts: list[tuple[str, str, float]]) -> None:
-        """Send counters (``|c``); durations (metrics ending in ``duration_ms``) as timers (``|ms``)."""
-        if self.socket is None or self.address is None:
-            return
-        lines = []
-        for scope, metric, amount in counts:
-            name = _metric_name(self.prefix, scope, metric)
-            kind = "ms" if metric.endswith("duration_ms") else "c"
-            lines.append(f"{name}:{amount:g}|{kind}")
-        self.sendraw("\n".join(lines))
-
-    def gauge(self, name: str, value: float) -> None:
-        """Send a gauge."""
-        if self.socket is not None and self.address is not None:
-            self.sendraw(f"{self.prefix}.{_clean(name)}:{value:g}|g")
-
-    def sendraw(self, payload: str) -> None:
-        """One datagram; a full buffer or an unreachable host loses it, silently by design of UDP."""
-        if self.socket is None or self.address is None:
-            return
-        with contextlib.suppress(OSError):
-            self.socket.sendto(payload.encode(), self.address)
-
-
-_statsd: dict[str, Statsd] = {}
-
-
-def statsd() -> Statsd:
-    """The process's statsd client, from ``STATSD_HOST`` / ``STATSD_PORT`` (a no-op without them)."""
-    host = os.environ.get("STATSD_HOST", "")
-    port = int(os.environ.get("STATSD_PORT", "8125"))
-    key = f"{host}:{port}"
-    if key not in _statsd:
-        _statsd.clear()
-        _statsd[key] = Statsd(host or None, port)
-    return _statsd[key]
-
-
-def _clean(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)
-
-
-def _metric_name(prefix: str, scope: str, metric: str) -> str:
-    return f"{prefix}.{_clean(scope)}.{_clean(metric)}"
 
 
 def read(connection: redis.Redis, since_s: float, now: float | None = None) -> dict[str, dict[str, float]]:
@@ -173,22 +110,10 @@ def read(connection: redis.Redis, since_s: float, now: float | None = None) -> d
 
 def gauges(connection: redis.Redis) -> dict[str, Any]:
     """Right now: per queue, jobs waiting, scheduled (retries) and running; dead-letter entries by status."""
-    from rq import Queue
-
-    from .dead_letter import DeadLetterQueue
-
-    queues = {
-        queue.name: {
-            "queued": queue.count,
-            "scheduled": queue.scheduled_job_registry.count,
-            "started": queue.started_job_registry.count,
-        }
-        for queue in Queue.all(connection=connection)
-    }
     dlq = DeadLetterQueue(connection)
     return {
-        "queues": queues,
-        "dead_letter": {s: dlq.len(s) for s in ("dead", "replayed", "resolved", "discarded")},
+        "queues": queue_counts(connection),
+        "dead_letter": {s: dlq.len(s) for s in STATUSES},
     }
 
 

@@ -23,31 +23,26 @@ that connects by itself uses it too.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import redis
-from rq import Queue
-from rq.executions import Execution
-from rq.job import Job as RQJob
-from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
 
 from . import stats
-from ._rq import InProcessWorker
-from ._rq_job import SafeRQJob
-from .alerts import OUTBOX, Alert
 from .connection import use
 from .dead_letter import DeadLetterEntry, DeadLetterQueue
 from .errors import JobsError
-from .handle import JobHandle
-from .job import Job
-from .outcome import Negative, Status
-from .payload import PoisonPayload, decode
+from .model.definition import JobDefinition
+from .model.outcome import Negative, Status
+from .model.payload import PoisonPayload
+from .rq_adapter.enqueue import queue
+from .rq_adapter.handle import JobHandle
+from .rq_adapter.job_format import fetch
+from .rq_adapter.queues import has_scheduled, known_queues, promote_scheduled
+from .runtime.rq_worker import RecordingWorker
+from .telemetry.alerts import OUTBOX, Alert
 
 __all__ = ["JobRun", "Run", "RunawayJobs", "alerts", "fake_redis", "run_queued", "use"]
 
@@ -93,12 +88,12 @@ class Run:
     skipped_wait_s: float
     rounds: int
 
-    def of(self, job: type[Job] | str) -> list[JobRun]:
+    def of(self, job: type[JobDefinition] | str) -> list[JobRun]:
         """The runs of one job class (or job name)."""
         name = job if isinstance(job, str) else job.name
         return [run for run in self.jobs if run.job == name]
 
-    def one(self, job: type[Job] | str) -> JobRun:
+    def one(self, job: type[JobDefinition] | str) -> JobRun:
         """The only run of ``job``; raises AssertionError if there were none or several."""
         runs = self.of(job)
         if len(runs) != 1:
@@ -106,12 +101,12 @@ class Run:
             raise AssertionError(f"expected exactly one run of {name}, found {len(runs)}")
         return runs[0]
 
-    def count(self, status: Status, job: type[Job] | str | None = None) -> int:
+    def count(self, status: Status, job: type[JobDefinition] | str | None = None) -> int:
         """How many jobs (of ``job``, or all) ended with ``status``."""
         runs = self.jobs if job is None else self.of(job)
         return sum(1 for run in runs if run.status is status)
 
-    def stat(self, scope: type[Job] | str, metric: str) -> float:
+    def stat(self, scope: type[JobDefinition] | str, metric: str) -> float:
         """One statistic this run added: ``run.stat(ChargeCard, "negative.card_declined")``."""
         name = scope if isinstance(scope, str) else scope.name
         return self.stats.get(name, {}).get(metric, 0.0)
@@ -158,7 +153,7 @@ def run_queued(
     with use(client), _quiet_rq():
         while True:
             rq_queues = _queues(client, queues)
-            if not (any(q.count for q in rq_queues) or _scheduled(client, rq_queues)):
+            if not (any(q.count for q in rq_queues) or has_scheduled(client, rq_queues)):
                 break
             if rounds == max_rounds:
                 waiting = [q.name for q in rq_queues if q.count] + [
@@ -170,9 +165,9 @@ def run_queued(
                     "(reset the breaker in the test, or raise max_rounds)"
                 )
             rounds += 1
-            worker = _RecordingWorker(rq_queues, client, ran)
+            worker = RecordingWorker(rq_queues, client, ran)
             worker.work(burst=True, with_scheduler=False, logging_level=None)
-            skipped = max(skipped, _promote_scheduled(client, rq_queues))
+            skipped = max(skipped, promote_scheduled(client, rq_queues))
     return Run(
         jobs=[_job_run(client, job_id) for job_id in ran],
         alerts=[Alert.from_json(raw) for raw in client.lrange(OUTBOX, outbox_before, -1)],
@@ -182,36 +177,11 @@ def run_queued(
     )
 
 
-class _RecordingWorker(InProcessWorker):
-    """The in-process worker, noting each job it runs; it leaves signals to the test runner (Ctrl-C stops
-    the tests as usual), and its time limit works off the main thread too."""
-
-    def __init__(self, queues: list[Queue], connection: redis.Redis, ran: dict[str, None]) -> None:
-        super().__init__(
-            queues,
-            connection=connection,
-            serializer=JSONSerializer,
-            job_class=SafeRQJob,
-            disable_default_exception_handler=True,
-        )
-        self._ran = ran
-        if threading.current_thread() is not threading.main_thread():
-            self.death_penalty_class = TimerDeathPenalty
-
-    def _install_signal_handlers(self) -> None:
-        """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
-
-    def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
-        self._ran.setdefault(rq_job.id, None)
-        return super().perform_job(rq_job, queue, execution)
-
-
-def _queues(client: redis.Redis, names: Sequence[str] | None) -> list[Queue]:
+def _queues(client: redis.Redis, names: Sequence[str] | None) -> list[Any]:
     """The named queues, or every queue this Redis has seen (RQ keeps their names) plus ``default``."""
     if names is None:
-        known = {q.name for q in Queue.all(connection=client, serializer=JSONSerializer)}
-        names = sorted(known | {"default"})
-    return [Queue(name, connection=client, serializer=JSONSerializer) for name in names]
+        names = sorted(known_queues(client) | {"default"})
+    return [queue(name, client) for name in names]
 
 
 @contextmanager
@@ -226,30 +196,10 @@ def _quiet_rq() -> Iterator[None]:
         rq_log.setLevel(level)
 
 
-def _scheduled(client: redis.Redis, queues: Sequence[Queue]) -> bool:
-    return any(client.zcard(q.scheduled_job_registry.key) for q in queues)
-
-
-def _promote_scheduled(client: redis.Redis, queues: Sequence[Queue]) -> float:
-    """Move every scheduled job to its queue now; the longest wait this skipped, in seconds."""
-    skipped = 0.0
-    for queue in queues:
-        registry = queue.scheduled_job_registry
-        scheduled = cast(list[tuple[bytes, float]], client.zrange(registry.key, 0, -1, withscores=True))
-        for raw_id, due in scheduled:
-            job = SafeRQJob.fetch(raw_id.decode(), connection=client, serializer=JSONSerializer)
-            skipped = max(skipped, float(due) - time.time())
-            with client.pipeline() as pipeline:
-                registry.remove(job, pipeline=pipeline)
-                queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
-                pipeline.execute()
-    return skipped
-
-
 def _job_run(client: redis.Redis, job_id: str) -> JobRun:
-    rq_job = cast(SafeRQJob, SafeRQJob.fetch(job_id, connection=client, serializer=JSONSerializer))
+    rq_job = fetch(client, job_id)
     try:
-        decoded = decode(rq_job.func_name, rq_job.instance, rq_job.args, rq_job.kwargs)
+        decoded = rq_job.decoded()
         name, kwargs = decoded.job.name, decoded.kwargs
     except PoisonPayload:
         name, kwargs = str(rq_job.func_name), {}

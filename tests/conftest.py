@@ -10,7 +10,8 @@ import fakeredis
 import pytest
 import redis
 
-from jobs.embedded import EmbeddedRedis
+from jobs import settings
+from jobs.connection.embedded import EmbeddedRedis
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -51,3 +52,11 @@ def subprocess_env(redis_url: str) -> dict[str, str]:
     env["REDIS_URL"] = redis_url
     env["PYTHONPATH"] = str(REPO)
     return env
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Each test reads the environment afresh (tests set variables with monkeypatch before using them)."""
+    settings.reset()
+    yield
+    settings.reset()

@@ -13,7 +13,7 @@ from typing import Any
 import redis
 
 from jobs import DeadLetterEntry, Job, Negative, connect
-from jobs.context import current_request_id
+from jobs.model.requests import current_request_id
 from resilience import Exponential, Fixed, IdempotencyGuard, RetryPolicy, attempting, transient
 from tests.gateway import Gateway, GatewayRefused, GatewayTimeout, Mailer, RateLimited
 

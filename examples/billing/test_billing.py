@@ -5,11 +5,10 @@ from __future__ import annotations
 import redis
 
 from jobs import Classification, DeadLetterQueue, Status, testing
-
-from .billing import ChargeMonthlyFee, Invoices
-from .enqueue import enqueue_month
-from .gateway import Faults, Gateway
-from .reconcile import reconcile
+from jobs.demo.billing import ChargeMonthlyFee, Invoices
+from jobs.demo.enqueue import enqueue_month
+from jobs.demo.gateway import Faults, Gateway
+from jobs.demo.reconcile import reconcile
 
 MONTH = "2026-11"
 

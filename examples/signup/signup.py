@@ -43,8 +43,8 @@ from jobs import (
     connect,
     stats,
 )
-from jobs.alerts import Alert, raise_alert
 from jobs.errors import DeadLetterError, NoSuchEntryError, NoSuchJobError
+from jobs.telemetry.alerts import Alert, raise_alert
 from resilience import Exponential, attempting
 
 from .accounts import Accounts, User

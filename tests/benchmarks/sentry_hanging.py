@@ -19,7 +19,8 @@ import time
 
 import redis
 
-from jobs import EmbeddedRedis, Worker, logs
+from jobs import EmbeddedRedis, Worker
+from jobs.telemetry import logs
 from tests.benchmarks.trivial import Fails
 from tests.sentry_server import hanging_server
 

@@ -36,8 +36,9 @@ import rq
 from rq.registry import FinishedJobRegistry
 from rq.worker import SimpleWorker
 
-from jobs import EmbeddedRedis, Worker, logs
-from jobs.worker import Mode
+from jobs import EmbeddedRedis, Worker
+from jobs.runtime.worker import Mode
+from jobs.telemetry import logs
 from tests.benchmarks.trivial import Noop, plain_noop
 
 _PLAIN: dict[str, type[rq.worker.BaseWorker]] = {

@@ -8,7 +8,9 @@ import pytest
 import redis
 
 from jobs import Status, Worker
-from jobs.alerts import OUTBOX, Alert, CommandSink, Dispatcher
+from jobs.telemetry.alerts import OUTBOX, Alert
+from jobs.telemetry.dispatcher import Dispatcher
+from jobs.telemetry.sinks import CommandSink
 from tests.gateway import Gateway
 from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
 from tests.sentry_server import sentry_server
@@ -75,11 +77,11 @@ def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
 
 
 def test_a_command_sink_gets_the_alert_text(
-    connection: redis.Redis, tmp_path: Path, monkeypatch: object
+    connection: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "mail.txt"
+    monkeypatch.setenv("STALWART_ALERT_COMMAND", f"sh -c 'cat >> {out}'")
     handle = SaveReport.enqueue(connection=connection, month="2026-07")
-    monkeypatch.setenv("STALWART_ALERT_COMMAND", f"sh -c 'cat >> {out}'")  # type: ignore[attr-defined]
 
     Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
 
@@ -87,6 +89,23 @@ def test_a_command_sink_gets_the_alert_text(
     assert text.startswith("tests.SaveReport dead-lettered (non_retryable): RuntimeError\n\n")
     assert f"tests.SaveReport (job {handle.id}, attempt 1/1) failed while saving the 2026-07 report" in text
     assert "classification=non_retryable" in text
+
+
+def test_sinks_given_in_code_replace_those_of_the_environment(
+    connection: redis.Redis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an alert command in the environment, and a worker given its own sink in code
+    from_environment, from_code = tmp_path / "environment.txt", tmp_path / "code.txt"
+    monkeypatch.setenv("STALWART_ALERT_COMMAND", f"sh -c 'cat >> {from_environment}'")
+    handle = SaveReport.enqueue(connection=connection, month="2026-08")
+
+    # When a job is dead-lettered
+    sink = CommandSink(["sh", "-c", f"cat >> {from_code}"])
+    Worker(["default"], connection=connection, mode="inprocess", sinks=[sink]).work(burst=True)
+
+    # Then only the sink given in code got the alert
+    assert f"(job {handle.id}, attempt 1/1)" in from_code.read_text()
+    assert not from_environment.exists()
 
 
 def test_one_failing_sink_stops_no_other(connection: redis.Redis, tmp_path: Path, caplog: object) -> None:

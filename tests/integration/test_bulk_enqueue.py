@@ -8,10 +8,9 @@ import zlib
 import redis
 
 from jobs import Status, Worker
-from jobs._bulk import enqueue_raw, register_queue
-from jobs.handle import JobHandle
-from jobs.job import FAILED_JOB_TTL_S
-from jobs.payload import build
+from jobs.model.payload import build
+from jobs.rq_adapter.enqueue import enqueue_payload, enqueue_raw, register_queue
+from jobs.rq_adapter.handle import JobHandle
 from tests.sample_jobs import Add
 
 VOLATILE = {b"created_at", b"enqueued_at"}
@@ -19,19 +18,19 @@ VOLATILE = {b"created_at", b"enqueued_at"}
 
 def test_a_bulk_enqueued_job_has_every_field_rq_writes_with_the_same_value(connection: redis.Redis) -> None:
     body = build(Add, {"a": 1, "b": 2}, "req-1")
-    by_rq = Add._enqueue_payload(body, connection)
+    by_rq = enqueue_payload(Add, body, connection)
     with connection.pipeline() as pipeline:
         register_queue(pipeline, Add.queue)
-        bulk_id = enqueue_raw(pipeline, Add, body, FAILED_JOB_TTL_S)
+        bulk_id = enqueue_raw(pipeline, Add, body)
         pipeline.execute()
 
     ours = connection.hgetall(f"rq:job:{bulk_id}")
-    theirs = {k: v for k, v in connection.hgetall(f"rq:job:{by_rq.id}").items() if v != b""}
+    theirs = {k: v for k, v in connection.hgetall(f"rq:job:{by_rq}").items() if v != b""}
     assert set(theirs) == set(ours)
     for field in set(theirs) - VOLATILE - {b"data"}:
         assert ours[field] == theirs[field], field
     assert json.loads(zlib.decompress(ours[b"data"])) == json.loads(zlib.decompress(theirs[b"data"]))
-    assert connection.lrange("rq:queue:default", 0, -1) == [by_rq.id.encode(), bulk_id.encode()]
+    assert connection.lrange("rq:queue:default", 0, -1) == [by_rq.encode(), bulk_id.encode()]
 
     Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
     assert JobHandle(bulk_id, Add.name, connection).status() is Status.SUCCEEDED

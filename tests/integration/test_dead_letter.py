@@ -25,7 +25,8 @@ from jobs import (
     Worker,
     request_context,
 )
-from jobs.sweep import archive, sweep
+from jobs.dead_letter.archive import archive
+from jobs.runtime.sweep import sweep
 from tests.sample_jobs import Add, HookRaises, Recorder
 
 
@@ -228,7 +229,7 @@ def test_replay_all_dry_run_changes_nothing_and_the_real_run_replays_only_matche
 
 
 def test_replay_all_keeps_to_its_rate(connection: redis.Redis) -> None:
-    from jobs.replay import replay_all
+    from jobs.dead_letter.replay import replay_all
 
     dlq = DeadLetterQueue(connection)
     for n in range(6):

@@ -17,7 +17,7 @@ import redis
 from rq import Worker as RQWorker
 
 from jobs import Classification, DeadLetterQueue, JobHandle, Status
-from jobs.handle import FINAL, statuses
+from jobs.rq_adapter.handle import FINAL, statuses
 from tests.sample_jobs import RecordsEachRun, WaitsForKey, WaitsForKeyElsewhere
 from tests.workers import Workers, wait_for
 

@@ -189,12 +189,12 @@ def test_dead_letter_entries_keep_the_kwargs_whole_for_replay(connection: redis.
 def test_a_payload_over_the_size_limit_is_poison_and_never_decoded(
     connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("STALWART_MAX_PAYLOAD_BYTES", "2000")
     # Written by something that skipped enqueue's own check
     forged = _forge(
         connection, "stalwart.run", [], {"job": "tests.Add", "kwargs": {"a": "x" * 5000, "b": "y"}}
     )
     after = Add.enqueue(connection=connection, a=1, b=2)
-    monkeypatch.setenv("STALWART_MAX_PAYLOAD_BYTES", "2000")
 
     drain(connection)
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs import Classification, DeadLetterQueue, EmbeddedRedis, EnqueueError, Status, delivery
+from jobs import Classification, DeadLetterQueue, EmbeddedRedis, EnqueueError, Status
+from jobs.rq_adapter import delivery
 from tests.sample_jobs import Add, ChargeCard, StopsRedis
 from tests.workers import Workers, wait_for
 

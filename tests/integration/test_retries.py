@@ -13,7 +13,8 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from jobs import Classification, DeadLetterQueue, Job, JobHandle, Status, Worker
-from jobs._rq import InProcessWorker, SafeRQJob
+from jobs.rq_adapter.job_format import SafeRQJob
+from jobs.runtime.rq_worker import InProcessWorker
 from tests import sample_jobs as sj
 from tests.gateway import Gateway
 
@@ -297,12 +298,12 @@ def test_a_job_cut_off_at_its_timeout_is_ambiguous_retried_only_if_idempotent(
     Worker(["default"], connection=connection, mode="fork").work(burst=True)
 
     entry = DeadLetterQueue(connection).get(handle.id)
-    assert (entry.classification, entry.error_type) == (classification, "JobTimeoutException")
+    assert (entry.classification, entry.error_type) == (classification, "TimeLimitExceeded")
     assert path.read_text() == "started\n" * runs
 
 
 def test_a_retry_that_comes_due_goes_before_the_backlog(connection: redis.Redis) -> None:
-    from jobs.scheduler import ResilientScheduler
+    from jobs.runtime.scheduler import ResilientScheduler
 
     Gateway(connection).script(12, "refuse", "ok")
     retried = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=12)

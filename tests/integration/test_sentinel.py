@@ -18,7 +18,8 @@ import redis
 from redis.sentinel import SentinelConnectionPool
 
 from jobs import ConfigurationError, Status, connect
-from jobs.embedded import EmbeddedRedis, _free_port, server_binary
+from jobs import settings
+from jobs.connection.embedded import EmbeddedRedis, _free_port, server_binary
 from tests.sample_jobs import Add, RecordsEachRun
 from tests.workers import Workers, wait_for
 
@@ -112,6 +113,7 @@ def worker(
 def through_sentinel(sentinel_setup: SentinelSetup, monkeypatch: pytest.MonkeyPatch) -> redis.Redis:
     """``connect()`` here, and in the jobs the worker runs, goes through the sentinel."""
     monkeypatch.setenv("REDIS_URL", sentinel_setup.url)
+    settings.reset()  # the settings read before this fixture named the plain server
     return connect()
 
 

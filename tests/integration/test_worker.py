@@ -9,8 +9,10 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from jobs import Classification, DeadLetterQueue, Status, Worker, _keys, payload, request_context
-from jobs.handle import JobHandle
+from jobs import Classification, DeadLetterQueue, Status, Worker, request_context
+from jobs.model import payload
+from jobs.rq_adapter.handle import JobHandle
+from jobs.rq_adapter.job_format import ENTRY_POINT
 from tests.sample_jobs import CountsFrozenObjects, KillsItsWorkHorse, RecordsRequestId, TouchFile
 
 
@@ -41,7 +43,7 @@ def test_burst_waits_for_scheduled_jobs_before_it_exits(connection: redis.Redis,
     # Given a job scheduled one second from now, and nothing queued
     queue = Queue("default", connection=connection, serializer=JSONSerializer)
     body = payload.build(TouchFile, {"path": str(tmp_path / "later")}, "req-later")
-    rq_job = queue.create_job(_keys.ENTRY_POINT, kwargs=body, description=TouchFile.name)
+    rq_job = queue.create_job(ENTRY_POINT, kwargs=body, description=TouchFile.name)
     queue.schedule_job(rq_job, datetime.now(timezone.utc) + timedelta(seconds=1))
     handle = JobHandle(str(rq_job.id), TouchFile.name, connection)
     assert handle.status() is Status.SCHEDULED

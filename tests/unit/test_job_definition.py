@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from jobs import Job, JobDefinitionError, registry
+from jobs import Job, JobDefinitionError
+from jobs.model.definition import REGISTRY
 
 
 def test_a_job_is_registered_under_its_module_and_qualified_name_by_default() -> None:
@@ -17,7 +18,7 @@ def test_a_job_is_registered_under_its_module_and_qualified_name_by_default() ->
         f"{__name__}.test_a_job_is_registered_under_its_module_and_qualified_name_by_default.<locals>.Welcome"
     )
     assert Welcome.name == expected
-    assert registry.resolve(expected) is Welcome
+    assert REGISTRY.resolve(expected) is Welcome
 
 
 def test_a_job_can_choose_its_name() -> None:
@@ -26,7 +27,7 @@ def test_a_job_can_choose_its_name() -> None:
 
         def perform(self) -> None: ...
 
-    assert registry.resolve("signup.Welcome") is Welcome
+    assert REGISTRY.resolve("signup.Welcome") is Welcome
 
 
 def test_two_different_classes_cannot_share_a_name() -> None:
@@ -101,13 +102,13 @@ def test_a_job_without_perform_fails_unless_it_is_abstract() -> None:
     class Base(Job):
         abstract = True
 
-    assert Base.name not in registry.registered()
+    assert Base.name not in REGISTRY.registered()
 
     class Concrete(Base):
         def perform(self) -> int:
             return 1
 
-    assert registry.resolve(Concrete.name) is Concrete
+    assert REGISTRY.resolve(Concrete.name) is Concrete
 
 
 def test_perform_cannot_take_positional_only_arguments() -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from jobs import logs
+from jobs.telemetry import logs
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from datetime import datetime
 import pytest
 import redis
 
-from jobs import Job, PayloadError, _keys
-from jobs.context import request_context
+from jobs import Job, PayloadError
+from jobs.model.requests import request_context
+from jobs.rq_adapter.job_format import ENTRY_POINT
 from tests.sample_jobs import Add
 
 
@@ -23,7 +24,7 @@ def test_the_stored_payload_is_json_naming_the_entry_point_and_the_job(fake: red
 
     stored = json.loads(zlib.decompress(fake.hget(f"rq:job:{handle.id}", "data")))  # type: ignore[arg-type]
     func_name, instance, args, payload = stored
-    assert (func_name, instance, args) == (_keys.ENTRY_POINT, None, [])
+    assert (func_name, instance, args) == (ENTRY_POINT, None, [])
     assert payload["job"] == "tests.Add"
     assert payload["kwargs"] == {"a": 1, "b": 2}
     assert set(payload["meta"]) == {"v", "request_id", "idempotency_key", "enqueued_at"}

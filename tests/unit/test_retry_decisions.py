@@ -7,7 +7,7 @@ import random
 import pytest
 
 from jobs import Classification, Job, JobDefinitionError
-from jobs.retries import SHARED, compile_budgets, decide
+from jobs.model.decisions import SHARED, compile_budgets, decide
 from resilience import Exponential, Fixed, Kind, OperationFailed, RetryPolicy
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobs import ConfigurationError, connect
-from jobs.sentinel import FORM, SentinelManaged, SentinelManagedSSL, is_sentinel_url, parse
+from jobs.connection.sentinel import FORM, SentinelManaged, SentinelManagedSSL, is_sentinel_url, parse
 
 
 def test_the_hosts_are_the_sentinels_and_the_path_names_the_service_and_database() -> None:

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from jobs import DeadLetterQueue, Job, Status, connect, testing
-from jobs.outcome import Classification
+from jobs.model.outcome import Classification
 from tests.conftest import REPO
 from tests.gateway import Gateway
 from tests.sample_jobs import (

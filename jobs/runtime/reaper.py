@@ -1,0 +1,228 @@
+"""Jobs whose worker died mid-job: noticed within seconds, counted as an attempt, never left ``started``.
+
+A forking worker's parent notices at once when its work-horse dies. When the
+whole worker dies (SIGKILL, a lost machine), its jobs' heartbeats stop: every
+worker runs a ``Reaper`` thread that, every few seconds, looks for started jobs
+whose heartbeat is older than ``STALWART_HEARTBEAT_TTL_S`` and settles them.
+
+Settling an abandoned job records the attempt (outcome ``abandoned``), then:
+``poison`` once the job has taken its worker down ``STALWART_KILL_LIMIT`` times (it
+must not take the fleet down in a loop); retried if the job is idempotent;
+otherwise dead-lettered ``abandoned`` with "verify the side effect first".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+import redis
+from rq import Queue
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
+
+from .. import _keys, settings, stats
+from ..finishing import records
+from ..finishing.path import finish
+from ..model.definition import REGISTRY
+from ..model.outcome import Outcome, Status
+from ..rq_adapter.job_format import SafeRQJob
+from ..telemetry.logs import JobContext, job_context
+from .scheduler import release_stale_locks
+
+log = logging.getLogger("stalwart.worker")
+
+FIELD_KILLS = "stalwart_kills"
+
+
+def settle(
+    connection: redis.Redis, job_id: str, reason: str, members: Iterable[bytes | str] = ()
+) -> str | None:
+    """Settle one abandoned job; returns what became of it (``retried``, ``abandoned``, ``poison``).
+
+    ``members`` are the job's entries in its queue's started registry, removed
+    in the same transaction.
+    """
+    try:
+        fetched = SafeRQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
+    except Exception:  # noqa: BLE001 - its hash is gone (expired or deleted): nothing left to settle
+        log.warning(
+            "abandoned job %s has no data left in Redis; removing it from the started registry", job_id
+        )
+        fetched = None
+    queue = Queue(fetched.origin if fetched else "default", connection=connection, serializer=JSONSerializer)
+    if not isinstance(fetched, SafeRQJob) or fetched.get_status(refresh=False) != JobStatus.STARTED:
+        # Finished meanwhile, or already settled by another worker: only the registry entry is stale.
+        if members:
+            connection.zrem(queue.started_job_registry.key, *members)
+        return None
+    job = fetched
+    kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + 1
+    name, _, request_id = job.claimed()
+    verdict = _verdict(name, kills)
+    attempt = max(job.previous_attempts, 1)
+    outcome = records.abandoned(job, reason, attempt, kills=kills if verdict == "poison" else None)
+    if verdict == "retried":
+        outcome.status = Status.QUEUED
+    with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
+        _log(outcome, verdict)
+    ending = finish(connection, job, outcome, fields={FIELD_KILLS: kills})
+    with connection.pipeline() as pipeline:
+        if members:
+            pipeline.zrem(queue.started_job_registry.key, *members)
+        ending.write(pipeline)
+        if verdict == "retried":
+            job.set_status(JobStatus.QUEUED, pipeline=pipeline)
+            queue.push_job_id(job.id, pipeline=pipeline)
+        else:
+            job.set_status(JobStatus.FAILED, pipeline=pipeline)
+        pipeline.execute()
+    ending.after()
+    return verdict
+
+
+def _verdict(name: str, kills: int) -> str:
+    """``poison`` after the kill limit; ``retried`` if the job is idempotent; ``abandoned`` otherwise."""
+    if kills >= settings.current().kill_limit:
+        return "poison"
+    job_cls = REGISTRY.get(name)
+    return "retried" if job_cls is not None and job_cls.idempotent else "abandoned"
+
+
+def _log(outcome: Outcome, verdict: str) -> None:
+    extra = {
+        "outcome": "retrying" if verdict == "retried" else "dead_lettered",
+        "classification": verdict if verdict != "retried" else "abandoned",
+    }
+    if verdict == "retried":
+        log.warning(
+            "job abandoned mid-job, retrying it (the job is idempotent): %s",
+            outcome.error_message,
+            extra=extra,
+        )
+    else:
+        log.error("job ended: %s", outcome.message, extra=extra)
+
+
+# Put a job back on its queue if it is still in the intermediate list (a worker that had dequeued it died
+# before starting it). Atomic: a worker that starts it meanwhile removes it first, and then this does nothing.
+_REQUEUE = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+redis.call('DEL', KEYS[3])
+return 0
+"""
+
+
+def recover_dequeued(connection: redis.Redis, queue: Queue, now: float, grace_s: float) -> list[str]:
+    """Put back jobs that a worker dequeued but never started (it died in between); they never ran.
+
+    RQ moves a job to an intermediate list when it dequeues it, and recovers
+    jobs stuck there only during maintenance, minutes later.
+    """
+    recovered = []
+    intermediate = queue.intermediate_queue_key
+    started = {
+        (m.decode() if isinstance(m, bytes) else str(m)).split(":", 1)[0]
+        for m in connection.zrange(queue.started_job_registry.key, 0, -1)
+    }
+    requeue = connection.register_script(_REQUEUE)
+    for raw in connection.lrange(intermediate, 0, -1):
+        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+        if job_id in started:
+            continue
+        seen_key = f"{_keys.PREFIX}dequeued:{job_id}"
+        connection.set(seen_key, now, nx=True, ex=24 * 3600)
+        first_seen = float(connection.get(seen_key) or now)
+        if now - first_seen < grace_s:
+            continue
+        if requeue(keys=[intermediate, queue.key, seen_key], args=[job_id]) == 1:
+            recovered.append(job_id)
+            log.warning(
+                "job %s was dequeued by a worker that died before starting it; it is back on %s "
+                "(it never ran)",
+                job_id,
+                queue.name,
+                extra={"job_id": job_id, "queue": queue.name},
+            )
+    return recovered
+
+
+def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = None) -> dict[str, str | None]:
+    """Settle every started job of ``queues`` whose heartbeat has expired; returns job id to verdict.
+
+    Jobs dequeued but never started by a worker that died are put back on their queue.
+    """
+    settled: dict[str, str | None] = {}
+    cutoff = now if now is not None else time.time()
+    for name in queues:
+        queue = Queue(name, connection=connection, serializer=JSONSerializer)
+        for job_id in recover_dequeued(connection, queue, cutoff, grace_s=settings.current().heartbeat_ttl_s):
+            settled[job_id] = "requeued"
+        key = queue.started_job_registry.key
+        by_job: dict[str, list[bytes | str]] = {}
+        for member in connection.zrangebyscore(key, 0, cutoff):
+            text = member.decode() if isinstance(member, bytes) else str(member)
+            by_job.setdefault(text.split(":", 1)[0], []).append(text)
+        for job_id, members in by_job.items():
+            settled[job_id] = settle(
+                connection,
+                job_id,
+                f"its worker stopped sending heartbeats for over {settings.current().heartbeat_ttl_s} s",
+                members,
+            )
+    return settled
+
+
+class Reaper(threading.Thread):
+    """A worker's background thread: settles abandoned jobs, renews its own job's heartbeat, and takes
+    over the scheduler when the worker that ran it died (RQ would wait for its next maintenance)."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        queues: list[str],
+        beat: Callable[[], None] | None = None,
+        keep_scheduler: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(name="stalwart-reaper", daemon=True)
+        self.connection = connection
+        self.queues = queues
+        self.beat = beat
+        self.keep_scheduler = keep_scheduler
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        interval = settings.current().heartbeat_interval_s
+        while not self.stopping.wait(interval):
+            try:
+                if self.beat is not None:
+                    self.beat()
+                # One reaper a round for each queue across the fleet; the locks lapse on their own. Per
+                # queue: a single lock for the fleet went to the same worker round after round, and a
+                # dead worker's job on a queue that worker does not serve stayed started.
+                with self.connection.pipeline(transaction=False) as pipeline:
+                    for name in self.queues:
+                        pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
+                    mine = [name for name, won in zip(self.queues, pipeline.execute(), strict=True) if won]
+                if mine:
+                    reap(self.connection, mine)
+                    release_stale_locks(self.connection, mine)
+                if self.connection.set(_keys.REAPER, os.getpid(), nx=True, ex=interval):
+                    stats.report_gauges(self.connection)
+                if self.keep_scheduler is not None:
+                    self.keep_scheduler()
+            except redis.RedisError as err:
+                log.warning("could not look for abandoned jobs (%s); trying again in %d s", err, interval)
+            except Exception:
+                log.exception("looking for abandoned jobs failed; trying again in %d s", interval)
+
+    def stop(self) -> None:
+        """Ask the thread to end after its current round."""
+        self.stopping.set()

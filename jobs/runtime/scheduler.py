@@ -1,0 +1,73 @@
+"""RQ's scheduler, kept alive through Redis outages.
+
+RQ's scheduler process moves due retries from the scheduled registry to their
+queue. On a Redis error it dies, and RQ restarts it only at the next
+maintenance, up to ten minutes later: every retry waits that long. This one
+logs, backs off (at most 5 s), and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import redis
+from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE, RQScheduler
+
+from .process import die_with_parent
+
+log = logging.getLogger("stalwart.scheduler")
+
+MAX_BACKOFF_S = 5.0
+
+# RQ's scheduler refreshes its queue locks to 61 s every second. A lock left with
+# less than 51 s has not been refreshed for 10 s: its scheduler died (a SIGKILLed
+# worker takes its scheduler with it), and RQ would let it block scheduling for
+# the rest of the minute. Deleted only if unchanged, so a live scheduler keeps it.
+STALE_LOCK_S = 10
+_RELEASE_STALE = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 and ttl < tonumber(ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def release_stale_locks(connection: redis.Redis, queues: list[str]) -> list[str]:
+    """Free the scheduler locks of these queues whose holder stopped refreshing them; returns the queues."""
+    release = connection.register_script(_RELEASE_STALE)
+    freed = []
+    for name in queues:
+        if release(keys=[SCHEDULER_LOCKING_KEY_TEMPLATE % name], args=[(61 - STALE_LOCK_S) * 1000]) == 1:
+            freed.append(name)
+            log.warning("the scheduler for %s stopped refreshing its lock; another worker takes over", name)
+    return freed
+
+
+class ResilientScheduler(RQScheduler):
+    """An RQ scheduler whose loop survives Redis going away and coming back."""
+
+    def work(self) -> None:
+        """RQ's loop (reacquire locks, heartbeat, move due jobs, sleep), with Redis errors waited out."""
+        die_with_parent()
+        self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        backoff = self.interval
+        registered = False
+        while not self._stop_requested:
+            try:
+                if not registered:
+                    self.register_birth()
+                    registered = True
+                if self.should_reacquire_locks:
+                    self.acquire_locks()  # type: ignore[no-untyped-call]
+                self.heartbeat()  # type: ignore[no-untyped-call]
+                self.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+                backoff = self.interval
+                time.sleep(self.interval)
+            except (redis.ConnectionError, redis.TimeoutError) as err:
+                log.warning("scheduler lost Redis (%s); trying again in %.0f s", err, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        self.stop()  # type: ignore[no-untyped-call]

@@ -1,0 +1,194 @@
+"""``Worker``: runs stalwart jobs from one or more queues, on RQ's worker classes.
+
+Two modes: ``"fork"`` (the default) runs each job in a fresh work-horse process,
+so a job that crashes or leaks cannot take the worker down; ``"inprocess"`` runs
+jobs in the worker's own process, for speed. Both always run RQ's scheduler,
+without which retried and scheduled jobs would wait forever.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from collections.abc import Sequence
+from typing import Literal
+
+import redis
+from rq import Queue
+from rq.exceptions import StopRequested
+from rq.serializers import JSONSerializer
+
+from .. import settings as _settings
+from ..connection import connect
+from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.queues import next_due
+from ..settings import Settings
+from ..telemetry.dispatcher import Dispatcher, close_all
+from ..telemetry.sinks import Sink, sinks_from_settings
+from .reaper import Reaper
+from .rq_worker import ForkingWorker, InProcessWorker
+
+Mode = Literal["fork", "inprocess"]
+log = logging.getLogger("stalwart.worker")
+_MAX_BURST_WAIT_S = 1.0
+_MAX_RESTART_BACKOFF_S = 30.0
+
+
+class Worker:
+    """Takes jobs from ``queues`` (in priority order) and runs them.
+
+    ``sinks`` are where alerts go (by default the ones ``SENTRY_DSN`` and
+    ``STALWART_ALERT_COMMAND`` ask for); ``settings`` by default are the process's.
+    """
+
+    def __init__(
+        self,
+        queues: Sequence[str] = ("default",),
+        *,
+        connection: redis.Redis | None = None,
+        mode: Mode = "fork",
+        sinks: Sequence[Sink] | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        if mode not in ("fork", "inprocess"):
+            raise ValueError(f"mode must be 'fork' or 'inprocess', got {mode!r}")
+        if isinstance(queues, str) or not queues:
+            raise ValueError("queues must be a non-empty list of queue names, e.g. ['default']")
+        self.settings = settings or _settings.current()
+        self.connection = connection if connection is not None else connect()
+        self.mode: Mode = mode
+        self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
+        self.queues = [Queue(q, connection=self.connection, serializer=JSONSerializer) for q in queues]
+
+    def _rq_worker(self) -> ForkingWorker | InProcessWorker:
+        cls = ForkingWorker if self.mode == "fork" else InProcessWorker
+        return cls(
+            self.queues,
+            connection=self.connection,
+            serializer=JSONSerializer,
+            job_class=SafeRQJob,
+            disable_default_exception_handler=True,
+            log_job_description=True,
+            job_monitoring_interval=self.settings.heartbeat_interval_s,
+        )
+
+    def _announce(self, burst: bool) -> None:
+        # Our start and end lines describe every job; RQ's own per-job INFO lines
+        # (dequeued, "Job OK", "Successfully completed") would triple them, so RQ's
+        # worker logs warnings and errors only.
+        logging.getLogger("rq.worker").setLevel(logging.WARNING)
+        if burst:
+            # A burst worker takes and releases the scheduler lock on every round while retries wait:
+            # RQ would log "Acquired scheduler lock" about once a second.
+            logging.getLogger("rq.scheduler").setLevel(logging.WARNING)
+        log.info(
+            "worker started: queues %s, mode %s%s",
+            ", ".join(q.name for q in self.queues),
+            self.mode,
+            ", burst" if burst else "",
+            extra={"queue": [q.name for q in self.queues]},
+        )
+
+    def work(self, burst: bool = False) -> None:
+        """Run jobs until stopped (SIGTERM/SIGINT finish the current job first).
+
+        With ``burst``, return once nothing is queued and nothing is scheduled:
+        jobs scheduled for later are waited for, so a script can drain a queue
+        whose jobs retry.
+
+        The objects alive when it starts are frozen out of garbage collection
+        (``gc.freeze``): a worker process keeps them for good anyway.
+        """
+        self._announce(burst)
+        # What start-up created (modules, the application's imports) lives as long as the process: keep
+        # it out of later collections, which stay short, and which would otherwise walk it again and
+        # again (in a forking worker, while the next job waits).
+        gc.collect()
+        gc.freeze()
+        try:
+            self._loop(burst)
+        finally:
+            close_all(self.sinks)
+
+    def _loop(self, burst: bool) -> None:
+        """RQ's work loop, started again when it ends on an error (a lost Redis), until stopped or drained."""
+        backoff = 1.0
+        worker: ForkingWorker | InProcessWorker | None = None
+        while True:
+            try:
+                # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
+                # is waited out like the outage that ended the last loop, not a crash.
+                worker = self._rq_worker()
+                worked = self._run(worker, burst)
+                if _asked_to_stop(worker):
+                    return
+                if burst:
+                    if self._drained():
+                        return
+                    if worked or not any(q.count for q in self.queues):
+                        backoff = 1.0
+                        continue
+                    # Jobs wait but this round ran none: RQ's loop ended on an error. Do not spin.
+                log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
+            except (redis.ConnectionError, redis.TimeoutError) as err:
+                log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
+            except StopRequested:
+                return  # SIGTERM between two RQ loops: RQ's handler says so by raising
+            try:
+                if self._stop_requested_during(worker, backoff):
+                    return
+            except StopRequested:
+                return  # SIGTERM while waiting to restart: RQ's handler says so by raising
+            backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
+
+    def _drained(self) -> bool:
+        """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
+        if any(q.count for q in self.queues):
+            return False
+        due = next_due(self.connection, self.queues)
+        if due is None:
+            return True
+        time.sleep(min(max(due - time.time(), 0.01), _MAX_BURST_WAIT_S))
+        return False
+
+    @staticmethod
+    def _stop_requested_during(worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
+        """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile.
+
+        With no RQ worker built yet, RQ's signal handlers are not installed either, and a SIGTERM
+        ends the process at once (no job is running).
+        """
+        if worker is None:
+            time.sleep(seconds)
+            return False
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if _asked_to_stop(worker):
+                return True
+            time.sleep(0.1)
+        return _asked_to_stop(worker)
+
+    def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
+        """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""
+        reaper = Reaper(
+            self.connection,
+            [q.name for q in self.queues],
+            beat=worker.beat,
+            keep_scheduler=None if burst else worker.keep_scheduler,
+        )
+        reaper.start()
+        dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None
+        if dispatcher is not None:
+            dispatcher.start()
+        try:
+            return bool(worker.work(burst=burst, with_scheduler=True, logging_level=None))
+        finally:
+            reaper.stop()
+            if dispatcher is not None:
+                dispatcher.stop(close_sinks=False)
+
+
+def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:
+    """Whether SIGTERM or SIGINT reached this RQ worker (RQ records it in one of two ways)."""
+    return bool(worker._stop_requested or worker._shutdown_requested_date is not None)

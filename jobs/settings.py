@@ -1,0 +1,162 @@
+"""``Settings``: every environment variable stalwart reads, read once, typed, and checked.
+
+The process's settings are built from the environment the first time anything
+asks (``current()``), and passed down from there. Code can replace them
+(``configure``) or change a few for a block (``override``), which is how tests
+and embedding applications set them without touching ``os.environ``.
+
+A value that cannot be used is a ``ConfigurationError`` naming the variable and
+what to set, raised when the settings are built: not a ``ValueError`` from deep
+inside a worker at its first job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import ConfigurationError
+from .model.limits import DEFAULT_MAX_PAYLOAD_BYTES, Limits
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the environment asks of stalwart; every field has the default a new user gets."""
+
+    # Redis
+    redis_url: str | None = None
+    home: Path = Path(".stalwart")
+    redis_server: str | None = None
+    key_prefix: str = "stalwart"
+    # Producers
+    limits: Limits = field(default_factory=Limits)
+    enqueue_attempts: int = 8
+    # Workers
+    heartbeat_interval_s: int = 5
+    heartbeat_ttl_s: int = 15
+    kill_limit: int = 3
+    # Dead-letter queue
+    dlq_alert_size: int = 1000
+    dlq_retention_days: float | None = None
+    dlq_archive: Path | None = None
+    operator: str | None = None
+    # Telemetry
+    stats_retention_h: float = 24.0
+    statsd_host: str | None = None
+    statsd_port: int = 8125
+    sentry_dsn: str | None = None
+    sentry_environment: str | None = None
+    alert_command: str | None = None
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings ``environ`` (by default ``os.environ``) asks for; ConfigurationError if one is bad."""
+        env = os.environ if environ is None else environ
+        read = _Reader(env)
+        return cls(
+            redis_url=read.text("REDIS_URL"),
+            home=Path(read.text("STALWART_HOME") or ".stalwart"),
+            redis_server=read.text("STALWART_REDIS_SERVER"),
+            key_prefix=read.text("STALWART_KEY_PREFIX") or "stalwart",
+            limits=Limits(
+                max_payload_bytes=read.number(
+                    "STALWART_MAX_PAYLOAD_BYTES", int, DEFAULT_MAX_PAYLOAD_BYTES, minimum=1
+                )
+            ),
+            enqueue_attempts=read.number("STALWART_ENQUEUE_ATTEMPTS", int, 8, minimum=1),
+            heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
+            heartbeat_ttl_s=read.number("STALWART_HEARTBEAT_TTL_S", int, 15, minimum=2),
+            kill_limit=read.number("STALWART_KILL_LIMIT", int, 3, minimum=1),
+            dlq_alert_size=read.number("STALWART_DLQ_ALERT_SIZE", int, 1000, minimum=0),
+            dlq_retention_days=read.optional_number("STALWART_DLQ_RETENTION_DAYS", float, minimum=0),
+            dlq_archive=_path(read.text("STALWART_DLQ_ARCHIVE")),
+            operator=read.text("STALWART_OPERATOR"),
+            stats_retention_h=read.number("STALWART_STATS_RETENTION_H", float, 24.0, minimum=0.02),
+            statsd_host=read.text("STATSD_HOST"),
+            statsd_port=read.number("STATSD_PORT", int, 8125, minimum=1),
+            sentry_dsn=read.text("SENTRY_DSN"),
+            sentry_environment=read.text("SENTRY_ENVIRONMENT"),
+            alert_command=read.text("STALWART_ALERT_COMMAND"),
+        )
+
+    def but(self, **changes: Any) -> Settings:
+        """A copy with some fields changed; an unknown field name is a TypeError naming the known ones."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(f"Settings has no field {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return replace(self, **changes)
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text else None
+
+
+class _Reader:
+    """Reads variables from one mapping, turning a bad value into a ConfigurationError that names it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or None
+
+    def number(self, name: str, kind: Callable[[str], T], default: T, *, minimum: float) -> T:
+        found = self.optional_number(name, kind, minimum=minimum)
+        return default if found is None else found
+
+    def optional_number(self, name: str, kind: Callable[[str], T], *, minimum: float) -> T | None:
+        raw = self.text(name)
+        if raw is None:
+            return None
+        what = "a whole number" if kind is int else "a number"
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigurationError(
+                f"{name}={raw!r} is not {what}; set it to {what} >= {minimum:g}"
+            ) from None
+        if value < minimum:  # type: ignore[operator]
+            raise ConfigurationError(f"{name}={raw!r} is below {minimum:g}; set it to {what} >= {minimum:g}")
+        return value
+
+
+_current: list[Settings] = []
+
+
+def current() -> Settings:
+    """The settings in force: those given to ``configure``, else the environment's (read once)."""
+    if not _current:
+        _current.append(Settings.from_environment())
+    return _current[-1]
+
+
+def configure(settings: Settings | None = None, **changes: Any) -> Settings:
+    """Replace the settings in force (with ``settings``, or the current ones with ``changes``)."""
+    chosen = (settings or current()).but(**changes)
+    _current[:] = [chosen]
+    return chosen
+
+
+def reset() -> None:
+    """Forget the settings in force; the next ``current()`` reads the environment again."""
+    _current.clear()
+
+
+@contextlib.contextmanager
+def override(**changes: Any) -> Iterator[Settings]:
+    """Within the block, the settings in force have ``changes``; restored afterwards."""
+    saved = list(_current)
+    chosen = current().but(**changes)
+    _current.append(chosen)
+    try:
+        yield chosen
+    finally:
+        _current[:] = saved
