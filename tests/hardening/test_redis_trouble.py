@@ -386,10 +386,6 @@ def rq_keys(connection: redis.Redis) -> list[bytes]:
     return sorted(connection.scan_iter(match="rq:*"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: bulk replay writes rq:queue:/rq:job:/rq:queues literally, ignoring RQ_KEY_PREFIX",
-)
 def test_a_bulk_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that_prefix(
     own_redis: EmbeddedRedis, team2_env: dict[str, str], tmp_path: Path
 ) -> None:
