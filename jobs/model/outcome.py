@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-import socket
+import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 from resilience import Kind
 
 # Every record of an attempt names the host it ran on.
-HOST = socket.gethostname()
+HOST = platform.node()
 
 
 class Status(str, enum.Enum):

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Any
 
+from sentry_sdk.integrations.logging import ignore_logger
+
 from ..model.outcome import HOST
 
 logger = logging.getLogger("stalwart")
@@ -106,10 +108,6 @@ def _keep_out_of_applications_sentry() -> None:
     event once, through its own alert path; its log lines would report every
     dead-lettered job a second and a third time.
     """
-    try:
-        from sentry_sdk.integrations.logging import ignore_logger
-    except ImportError:  # sentry-sdk is a dependency, but logging must work without it
-        return
     for pattern in ("stalwart*", "resilience*"):
         ignore_logger(pattern)
 

@@ -17,8 +17,7 @@ import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
-from jobs import ConfigurationError, Status, connect
-from jobs import settings
+from jobs import ConfigurationError, Status, connect, settings
 from jobs.connection.embedded import EmbeddedRedis, _free_port, server_binary
 from tests.sample_jobs import Add, RecordsEachRun
 from tests.workers import Workers, wait_for
