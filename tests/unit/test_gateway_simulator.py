@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis
 
 from jobs.demo.gateway import Answer, Faults, Gateway, GatewayRefused, GatewayTimeout, RateLimited
+from jobs.demo.gateway.__main__ import main as gateway_cli
 
 
 def test_a_customers_script_comes_before_the_odds_and_the_odds_resume_after_it(fake: redis.Redis) -> None:
@@ -91,3 +94,26 @@ def test_reset_forgets_faults_scripts_outage_and_ledger(fake: redis.Redis) -> No
     gateway.reset()
 
     assert (gateway.faults(), gateway.is_down(), fake.keys("gateway:*")) == (Faults(), False, [])
+
+
+def test_the_command_line_refuses_impossible_odds_and_a_missing_redis_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # no embedded Redis runs here
+
+    with pytest.raises(SystemExit) as odds:
+        gateway_cli(["faults", "--refuse", "0.7", "--garble", "0.5"])
+    odds_error = capsys.readouterr().err.splitlines()[-1]
+    with pytest.raises(SystemExit) as no_redis:
+        gateway_cli(["up"])
+    no_redis_error = capsys.readouterr().err
+
+    assert odds.value.code == 2
+    assert odds_error.startswith("python -m jobs.demo.gateway: error: fault shares must be between 0 and 1")
+    assert odds_error.endswith("; pass shares such as --refuse 0.05")
+    assert no_redis.value.code == 1
+    assert no_redis_error == (
+        "python -m jobs.demo.gateway: REDIS_URL is not set and no embedded Redis is running here; "
+        "set REDIS_URL=redis://HOST:6379/0 or run `stalwart redis start`\n"
+    )

@@ -5,22 +5,35 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
+from ...errors import ConfigurationError
 from .client import Gateway
 from .faults import Faults
 
-SHARES = ("refuse", "rate_limited", "timeout_before", "timeout_after", "garble", "decline")
+SHARES = {
+    "refuse": "share of calls whose connection is refused",
+    "rate_limited": "share of calls answered 429",
+    "timeout_before": "share of calls that time out before charging",
+    "timeout_after": "share of calls that charge, then time out",
+    "garble": "share of calls that charge, then answer garbage",
+    "decline": "share of customers whose card is declined",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command (``faults``, ``down``, ``up``, ``ledger``); the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    gateway = Gateway()
+    chosen = Faults()
     if args.command == "faults":
         try:
             chosen = Faults(**{name: getattr(args, name) for name in SHARES}, seed=args.seed)
         except ValueError as err:
             parser.error(f"{err}; pass shares such as --refuse 0.05")
+    try:
+        gateway = Gateway()
+    except ConfigurationError as err:
+        parser.exit(1, f"{parser.prog}: {err}\n")
+    if args.command == "faults":
         gateway.configure(chosen)
         print(f"gateway faults: {chosen}")
     elif args.command == "down":
@@ -44,9 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     faults = commands.add_parser("faults", help="set the share of calls that fail each way")
-    for name in SHARES:
-        faults.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0, metavar="SHARE")
-    faults.add_argument("--seed", default=Faults().seed)
+    for name, meaning in SHARES.items():
+        option = f"--{name.replace('_', '-')}"
+        faults.add_argument(option, type=float, default=0.0, metavar="SHARE", help=meaning)
+    faults.add_argument("--seed", default=Faults().seed, help="the same seed fails the same calls")
     down = commands.add_parser("down", help="answer every call with 503 (for SECONDS, or until `up`)")
     down.add_argument("seconds", type=float, nargs="?")
     commands.add_parser("up", help="end the outage")
