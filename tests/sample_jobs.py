@@ -13,9 +13,10 @@ from typing import Any
 import redis
 
 from jobs import DeadLetterEntry, Job, Negative, connect
+from jobs.demo.gateway import Gateway, GatewayRefused, GatewayTimeout, RateLimited
 from jobs.model.requests import current_request_id
 from resilience import Exponential, Fixed, IdempotencyGuard, RetryPolicy, attempting, transient
-from tests.gateway import Gateway, GatewayRefused, GatewayTimeout, Mailer, RateLimited
+from tests.mailer import Mailer
 
 
 class Add(Job):
@@ -131,7 +132,8 @@ if os.environ.get("TESTS_APP_SENTRY_DSN"):
     sentry_sdk.init(dsn=os.environ["TESTS_APP_SENTRY_DSN"], integrations=[RqIntegration()])
 
 
-# Jobs against the payment gateway simulator (tests/gateway.py), for retry behaviour.
+# Jobs against the payment gateway simulator (jobs.demo.gateway), for retry behaviour: each test scripts
+# the gateway's answers per customer (Gateway.script). Only ChargeFeeIdempotently passes a key.
 
 NO_WAIT = Fixed(0)
 
@@ -150,10 +152,10 @@ class ChargeFee(Job):
         return f"charging customer {customer_id} the monthly fee"
 
     def perform(self, customer_id: int) -> str | Negative:
-        result = Gateway().charge(customer_id, 1000)
-        if result.declined:
-            return Negative("card_declined", customer_id=customer_id, code=result.code)
-        return str(result.authorization_code)
+        answer = Gateway().charge(customer_id, 1000)
+        if not answer.approved:
+            return Negative("card_declined", customer_id=customer_id, code=answer.decline_code)
+        return str(answer.authorization_code)
 
 
 class ChargeFeeIdempotently(ChargeFee):
@@ -163,8 +165,8 @@ class ChargeFeeIdempotently(ChargeFee):
     idempotent = True
 
     def perform(self, customer_id: int) -> str | Negative:
-        result = Gateway().charge(customer_id, 1000, idempotency_key=self.idempotency_key)
-        return str(result.authorization_code)
+        answer = Gateway().charge(customer_id, 1000, idempotency_key=self.idempotency_key)
+        return str(answer.authorization_code)
 
 
 class ChargeOnBroadErrors(Job):
@@ -206,9 +208,9 @@ class ChargeThenMail(Job):
 
     def perform(self, customer_id: int) -> str:
         with transient(ConnectionError):
-            result = Gateway().charge(customer_id, 1000)
+            answer = Gateway().charge(customer_id, 1000)
         Mailer().send(customer_id, "receipt")  # a ConnectionError here must not charge again
-        return str(result.authorization_code)
+        return str(answer.authorization_code)
 
 
 class ChargeWithRealBackoff(Job):

@@ -7,8 +7,8 @@ treated, and why:
 - **Declined card**: the gateway answered, the customer cannot pay. That is a
   normal business outcome, returned as ``Negative`` (counted by decline code,
   never retried, never alerted).
-- **Outage or refused connection**: the request never reached the gateway, so
-  trying again cannot charge twice. Declared in ``retry_on``.
+- **Outage, refused connection or rate limit**: the request never reached the
+  gateway, so trying again cannot charge twice. Declared in ``retry_on``.
 - **Timeout or garbled answer**: the charge may have gone through. Declared
   in ``ambiguous_on``; because every call carries the job's idempotency key
   and the gateway charges a key at most once, the job is ``idempotent`` and
@@ -31,7 +31,8 @@ import redis
 from resilience import Exponential
 
 from .. import Job, Negative, connect
-from .gateway import GarbledResponse, Gateway, GatewayRefused, GatewayTimeout, GatewayUnavailable, text
+from .gateway import GarbledResponse, Gateway, GatewayRefused, GatewayTimeout, GatewayUnavailable, RateLimited
+from .gateway.keys import text
 
 INVOICES = "billing:invoices:"
 
@@ -39,7 +40,7 @@ INVOICES = "billing:invoices:"
 class ChargeMonthlyFee(Job):
     name = "billing.ChargeMonthlyFee"
     queue = "billing"
-    retry_on = (GatewayUnavailable, GatewayRefused)
+    retry_on = (GatewayUnavailable, GatewayRefused, RateLimited)
     ambiguous_on = (GatewayTimeout, GarbledResponse)
     idempotent = True
     max_attempts = 4

@@ -13,6 +13,7 @@ import argparse
 import redis
 
 from .. import JobHandle, connect
+from ..errors import ConfigurationError
 from .billing import ChargeMonthlyFee, fee_for
 
 
@@ -36,6 +37,7 @@ def enqueue_month(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Enqueue the month's charges; the exit code."""
     parser = argparse.ArgumentParser(prog="python -m jobs.demo.enqueue", description=__doc__.split("\n")[0])
     parser.add_argument("--month", required=True, help="billing month, e.g. 2026-11")
     parser.add_argument("--customers", type=int, default=200, help="bill customers 1..N (default 200)")
@@ -43,7 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.customers < 1:
         parser.error("--customers must be at least 1")
-    handles = enqueue_month(args.month, range(1, args.customers + 1), frozenset(args.bad_amount))
+    try:
+        connection = connect()
+    except ConfigurationError as err:
+        parser.exit(1, f"{parser.prog}: {err}\n")
+    handles = enqueue_month(args.month, range(1, args.customers + 1), frozenset(args.bad_amount), connection)
     print(f"enqueued {len(handles)} charges for {args.month} on queue {ChargeMonthlyFee.queue!r}")
     return 0
 

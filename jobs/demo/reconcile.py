@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import redis
 
 from .. import connect
+from ..errors import ConfigurationError
 from .billing import Invoices, reference_for
 from .gateway import Gateway
 
@@ -84,11 +85,16 @@ def reconcile(month: str, customers: Iterable[int], connection: redis.Redis | No
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Reconcile and print the result; the exit code (1 if not reconciled)."""
     parser = argparse.ArgumentParser(prog="python -m jobs.demo.reconcile", description=__doc__.split("\n")[0])
     parser.add_argument("--month", required=True, help="billing month, e.g. 2026-11")
     parser.add_argument("--customers", type=int, required=True, help="customers 1..N were billed")
     args = parser.parse_args(argv)
-    result = reconcile(args.month, range(1, args.customers + 1), connect())
+    try:
+        connection = connect()
+    except ConfigurationError as err:
+        parser.exit(1, f"{parser.prog}: {err}\n")
+    result = reconcile(args.month, range(1, args.customers + 1), connection)
     print("\n".join(result.lines()))
     print("reconciled: every customer accounted for, nobody charged twice" if result.ok else "NOT reconciled")
     return 0 if result.ok else 1

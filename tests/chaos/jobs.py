@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from jobs import Job, Negative
+from jobs.demo.gateway import GarbledResponse, Gateway, GatewayRefused, GatewayTimeout
 from resilience import Fixed
-from tests.gateway import GarbledResponse, Gateway, GatewayRefused, GatewayTimeout
 
 
 class ChaosCharge(Job):
@@ -18,7 +18,7 @@ class ChaosCharge(Job):
         return f"charging customer {customer_id} the monthly fee"
 
     def perform(self, customer_id: int) -> str | Negative:
-        result = Gateway().charge(customer_id, 1000)
-        if result.declined:
-            return Negative("card_declined", customer_id=customer_id, code=result.code)
-        return str(result.authorization_code)
+        answer = Gateway().charge(customer_id, 1000)  # without an idempotency key: a retry would charge again
+        if not answer.approved:
+            return Negative("card_declined", customer_id=customer_id, code=answer.decline_code)
+        return str(answer.authorization_code)

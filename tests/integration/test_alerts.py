@@ -8,10 +8,10 @@ import pytest
 import redis
 
 from jobs import Status, Worker
+from jobs.demo.gateway import Gateway
 from jobs.telemetry.alerts import OUTBOX, Alert
 from jobs.telemetry.dispatcher import Dispatcher
 from jobs.telemetry.sinks import CommandSink
-from tests.gateway import Gateway
 from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
 from tests.sentry_server import sentry_server
 from tests.workers import stalwart

@@ -7,8 +7,8 @@ import json
 import redis
 
 from jobs import Classification, DeadLetterQueue, Status, Worker
+from jobs.demo.gateway import Gateway
 from resilience import CircuitBreaker
-from tests.gateway import Gateway
 from tests.sample_jobs import ChargeBehindCircuit, ChargeBehindCircuitBriefly
 
 

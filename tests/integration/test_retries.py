@@ -13,10 +13,10 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from jobs import Classification, DeadLetterQueue, Job, JobHandle, Status, Worker
+from jobs.demo.gateway import Gateway
 from jobs.rq_adapter.job_format import SafeRQJob
 from jobs.runtime.rq_worker import InProcessWorker
 from tests import sample_jobs as sj
-from tests.gateway import Gateway
 
 
 @dataclass(frozen=True)
@@ -203,24 +203,23 @@ def test_the_idempotency_key_is_the_same_on_every_attempt(connection: redis.Redi
 
     Worker(["default"], connection=connection, mode="fork").work(burst=True)
 
-    keys = {entry for entry in connection.lrange("gateway:ledger", 0, -1)}
-    assert len(keys) == 1  # one charge, made with the job's key
-    assert handle.result() == "auth-9-1"
-    assert connection.hkeys("gateway:keys") == [
-        sj.ChargeFeeIdempotently.idempotency_key_for(customer_id=9).encode()
-    ]
+    key = sj.ChargeFeeIdempotently.idempotency_key_for(customer_id=9)
+    # One charge, made with the job's key, and its code is the job's result.
+    assert [(e["customer_id"], e["key"], e["code"]) for e in gateway.ledger()] == [(9, key, handle.result())]
+    assert connection.hkeys("gateway:keys") == [key.encode()]
 
 
 def test_retries_wait_their_backoff_and_log_why(
     connection: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    Gateway(connection).script(10, "refuse", "refuse", "ok")
+    gateway = Gateway(connection)
+    gateway.script(10, "refuse", "refuse", "ok")
     handle = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=10)
 
     Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
 
-    assert handle.result() == "auth-10-1"
+    assert [(e["customer_id"], e["code"]) for e in gateway.ledger()] == [(10, handle.result())]
     retries = [r for r in caplog.records if r.__dict__.get("outcome") == "retrying"]
     assert [(r.levelno, r.__dict__["classification"], r.__dict__["error_type"]) for r in retries] == [
         (logging.WARNING, "transient", "GatewayRefused")

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from jobs import Worker, stats
-from tests.gateway import Gateway
+from jobs.demo.gateway import Gateway
 from tests.sample_jobs import Add, ChargeCard, ChargeFee, CountsWidgets, SaveReport
 from tests.workers import stalwart
 

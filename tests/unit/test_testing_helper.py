@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from jobs import DeadLetterQueue, Job, Status, connect, testing
+from jobs.demo.gateway import Gateway
 from jobs.model.outcome import Classification
 from tests.conftest import REPO
-from tests.gateway import Gateway
 from tests.sample_jobs import (
     ChargeBehindCircuit,
     ChargeCard,
@@ -36,8 +36,9 @@ class EnqueuesAReceipt(Job):
 
 
 def test_retries_run_at_once_and_every_ending_is_reported(fake: redis.Redis) -> None:
-    Gateway(fake).script(1, "refuse", "refuse", "ok")
-    Gateway(fake).script(2, "refuse", "refuse", "refuse")
+    gateway = Gateway(fake)
+    gateway.script(1, "refuse", "refuse", "ok")
+    gateway.script(2, "refuse", "refuse", "refuse")
     ChargeWithRealBackoff.enqueue(connection=fake, customer_id=1)
     ChargeWithRealBackoff.enqueue(connection=fake, customer_id=2)
     ChargeCard.enqueue(connection=fake, customer_id=42, card="declined")
@@ -46,12 +47,14 @@ def test_retries_run_at_once_and_every_ending_is_reported(fake: redis.Redis) -> 
     run = testing.run_queued(fake)
 
     paid, refused = run.of(ChargeWithRealBackoff)
+    (charge,) = gateway.ledger()
     assert (paid.kwargs, paid.status, paid.attempts, paid.result) == (
         {"customer_id": 1},
         Status.SUCCEEDED,
         3,
-        "auth-1-1",
+        charge["code"],
     )
+    assert charge["customer_id"] == 1
     assert paid.retried and [f["outcome"] for f in paid.failures] == ["retrying", "retrying"]
     assert (refused.status, refused.attempts, refused.result) == (Status.DEAD_LETTERED, 3, None)
     assert refused.dead_letter is not None
