@@ -174,7 +174,6 @@ def test_a_secret_echoed_in_an_error_message_reaches_neither_sentry_nor_the_aler
 # 2. Secret names missed: camelCase and spaced forms, lists of lists, Sentry's usual names, negatives.
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: camelCase and spaced secret names are not recognised")
 @pytest.mark.parametrize("name", ["cardNumber", "CardNumber", "privateKey", "Card Number", "card number"])
 def test_camel_case_and_spaced_secret_names_are_secret(name: str) -> None:
     assert is_secret_name(name)
@@ -202,15 +201,11 @@ SENTRY_NAMES_MISSED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: credential names on Sentry's default denylist are not secret names"
-)
 @pytest.mark.parametrize("name", SENTRY_NAMES_MISSED)
 def test_the_credential_names_sentry_scrubs_by_default_are_secret(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: redact does not look inside lists of lists")
 def test_secrets_inside_lists_of_lists_are_redacted() -> None:
     values = {
         "wallet": [[{"card_number": CARD, "label": "work"}], [{"cvv": "123"}]],
@@ -223,9 +218,6 @@ def test_secrets_inside_lists_of_lists_are_redacted() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a Negative's secret details are logged under camelCase/spaced/nested names"
-)
 def test_a_negatives_secret_details_are_redacted_in_the_worker_log(
     connection: redis.Redis, subprocess_env: dict[str, str]
 ) -> None:
