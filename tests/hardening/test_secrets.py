@@ -65,9 +65,6 @@ def umask(mask: int) -> Iterator[None]:
 # 1. A secret argument echoed in an exception message is shown everywhere.
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message is written to the worker log"
-)
 def test_a_secret_echoed_in_an_error_message_is_not_in_the_worker_log(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -79,9 +76,6 @@ def test_a_secret_echoed_in_an_error_message_is_not_in_the_worker_log(
     assert handle.id in log  # the failure itself is logged, by its id
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: dlq list/show/export print a secret echoed in an error message"
-)
 def test_a_secret_echoed_in_an_error_message_is_not_shown_by_dlq_list_show_or_export(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -110,9 +104,6 @@ def test_a_secret_echoed_in_an_error_message_is_not_shown_by_dlq_list_show_or_ex
     assert leaking == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message is stored in the DLQ entry"
-)
 def test_a_stored_entry_holds_no_echoed_secret_but_its_replay_runs_with_the_original_value(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -148,9 +139,6 @@ def test_a_stored_entry_holds_no_echoed_secret_but_its_replay_runs_with_the_orig
     assert leaking == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message reaches Sentry and the alert command"
-)
 def test_a_secret_echoed_in_an_error_message_reaches_neither_sentry_nor_the_alert_command(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
