@@ -246,7 +246,6 @@ def fragments_in(text: str) -> list[str]:
     return [piece for piece in re.split(r"[/#?]", PASSWORD) if piece in text]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the URL parser's error prints part of the Redis password")
 @pytest.mark.parametrize("kind", sorted(BAD_URLS))
 def test_a_password_with_url_delimiters_is_not_printed_by_the_cli(
     kind: str, subprocess_env: dict[str, str]
@@ -259,9 +258,6 @@ def test_a_password_with_url_delimiters_is_not_printed_by_the_cli(
     assert fragments_in(run.stderr) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: connect()'s ConfigurationError (and its cause) shows part of the password"
-)
 @pytest.mark.parametrize("kind", sorted(BAD_URLS))
 def test_connect_with_a_password_with_url_delimiters_raises_an_error_without_it(kind: str) -> None:
     with pytest.raises(jobs.ConfigurationError) as raised:
