@@ -279,7 +279,6 @@ def modes_under(top: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the dlq archive file is created 0644 (world-readable)")
 def test_the_archive_file_is_created_readable_by_its_owner_only(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -296,9 +295,6 @@ def test_the_archive_file_is_created_readable_by_its_owner_only(
     assert oct(stat.S_IMODE(target.stat().st_mode)) == oct(0o600)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: the embedded Redis's data directory and AOF are world-readable"
-)
 def test_the_embedded_redis_data_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     # Given no directory yet, when EmbeddedRedis starts in it under umask 022 and stores a secret,
     # then the directory it creates, appendonlydir and every file in them are its owner's alone.
