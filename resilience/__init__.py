@@ -12,7 +12,7 @@ from .context import attempting
 from .errors import OperationFailed, PolicyError, ResilienceError
 from .idempotency import IdempotencyGuard, SideEffectUncertain
 from .policy import RetryPolicy
-from .redaction import REDACTED, is_secret_name, redact
+from .redaction import REDACTED, Scrubber, is_secret_name, redact
 from .retry import retry_call, retrying
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "PolicyError",
     "ResilienceError",
     "RetryPolicy",
+    "Scrubber",
     "SideEffectUncertain",
     "ambiguous",
     "attempting",

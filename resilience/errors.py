@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .redaction import REDACTED, is_secret_name
+from .redaction import REDACTED, Scrubber, is_secret_name
 
 
 class ResilienceError(Exception):
@@ -46,7 +46,9 @@ class OperationFailed(ResilienceError):
         shown = ", ".join(f"{k}={REDACTED if is_secret_name(k) else repr(v)}" for k, v in self.ids.items())
         where = f" ({shown})" if shown else ""
         cause = self.original
-        what = f": {type(cause).__name__}: {cause}" if cause is not None else ""
+        # The cause's text may echo a secret id's value (``card 4111... declined``).
+        said = Scrubber.of(self.ids).text(str(cause))
+        what = f": {type(cause).__name__}: {said}" if cause is not None else ""
         todo = f". Remediation: {self.remediation}" if self.remediation else ""
         return f"{self.operation}{where} failed{what}{todo}"
 

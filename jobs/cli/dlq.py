@@ -17,6 +17,7 @@ from rich.table import Table
 
 from resilience import redact
 
+from .._files import open_private
 from ..connection import connect
 from ..dead_letter import DeadLetterEntry, DeadLetterQueue
 from ..dead_letter.archive import archive
@@ -187,7 +188,7 @@ def cmd_discard(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     entries = DeadLetterQueue(connect()).list(**_filters(args), status=args.status, limit=args.limit)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    out = open_private(args.output, "w") if args.output else sys.stdout
     try:
         for entry in DeadLetterQueue(connect()).get_many([e.id for e in entries], with_audit=True):
             out.write(json.dumps(_shown(entry)) + "\n")

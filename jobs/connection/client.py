@@ -9,7 +9,7 @@ import redis
 
 from .. import settings
 from ..errors import ConfigurationError
-from . import sentinel
+from . import sentinel, urls
 from .embedded import EmbeddedRedis
 from .urls import redact_url
 
@@ -51,6 +51,8 @@ def connect(url: str | None = None) -> redis.Redis:
     if url is None and _clients:
         return _clients[-1]
     url = url or redis_url()
+    # Before any parser: theirs quote the pieces of a password that holds '/', '#' or '?'.
+    urls.check(url)
     try:
         if sentinel.is_sentinel_url(url):
             client = sentinel.connect(url, socket_connect_timeout=5, health_check_interval=30)
@@ -61,6 +63,12 @@ def connect(url: str | None = None) -> redis.Redis:
         raise ConfigurationError(
             f"the Redis URL {redact_url(url)!r} is malformed ({err}); use redis://HOST:PORT/DB"
         ) from err
+    except TypeError as err:
+        # redis-py passes unknown URL options on as keyword arguments: ?socket_timout=5 fails here.
+        unknown = urls.unknown_option(url, err)
+        if unknown is None:
+            raise
+        raise unknown from err
     except redis.RedisError as err:
         raise ConfigurationError(
             f"Redis at {redact_url(url)} does not answer ({err}); start it or fix REDIS_URL"

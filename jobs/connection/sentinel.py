@@ -27,6 +27,7 @@ from redis.connection import SSLConnection, parse_url
 from redis.sentinel import MasterNotFoundError, Sentinel, SentinelConnectionPool, SentinelManagedConnection
 
 from ..errors import ConfigurationError
+from . import urls
 from .urls import redact_url
 
 SCHEMES = ("redis+sentinel", "rediss+sentinel")
@@ -76,6 +77,7 @@ def is_sentinel_url(url: str) -> bool:
 
 def parse(url: str) -> SentinelURL:
     """Parse a sentinel URL; raises ConfigurationError saying the expected form if it is malformed."""
+    urls.check(url)
     scheme, separator, rest = url.partition("://")
     if not separator or scheme.lower() not in SCHEMES:
         raise _malformed(url, "its scheme must be redis+sentinel:// or rediss+sentinel://")

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from .. import _keys
+from .._files import open_private
 from ..settings import Settings
 from .store import EntryStore
 
@@ -36,7 +37,7 @@ def archive(dlq: EntryStore, older_than: timedelta, path: Path | str, now: datet
     target.parent.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(ids), 500):
         entries = dlq.get_many(ids[start : start + 500], with_audit=True)
-        with target.open("a", encoding="utf-8") as out:
+        with open_private(target, "a") as out:  # it holds the arguments unredacted: 0600
             for entry in entries:
                 out.write(entry.to_json() + "\n")
             out.flush()

@@ -10,16 +10,37 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from resilience import Scrubber
+
 from ..model.entry import DeadLetterEntry
 from ..model.execution import record_failure
 from ..model.outcome import HOST, AttemptRecord, Classification, Outcome, Status, now_iso
 from ..rq_adapter.job_format import SafeRQJob
 
 
-def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, **fields: Any) -> Outcome:
+def _claimed(job: SafeRQJob, reason: str) -> tuple[str, str, Scrubber]:
+    """The job name the payload claims, and ``reason`` scrubbed of its arguments' secrets, with the scrubber.
+
+    ``reason`` comes from outside stalwart's record of an attempt (RQ's exception text, a payload check),
+    so it may quote the job's arguments; every text these outcomes hold is built from the scrubbed one.
+    """
+    name, kwargs, _ = job.claimed()
+    scrubber = Scrubber.of(kwargs)
+    return name, scrubber.text(reason), scrubber
+
+
+def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, scrubber: Scrubber, **fields: Any) -> Outcome:
     """A dead-lettered outcome of an attempt that never ran ``perform`` to an end, with its record."""
     outcome = Outcome(
-        Status.DEAD_LETTERED, name, job.id, attempt, attempt, 0.0, history=list(job.history), **fields
+        Status.DEAD_LETTERED,
+        name,
+        job.id,
+        attempt,
+        attempt,
+        0.0,
+        history=list(job.history),
+        scrubber=scrubber,
+        **fields,
     )
     at = now_iso()
     outcome.history.append(
@@ -32,12 +53,13 @@ def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, **fields: Any) -
 
 def poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
     """The outcome of a payload that can never run."""
-    name, _, _ = job.claimed()
+    name, reason, scrubber = _claimed(job, reason)
     outcome = _dead(
         job,
         name,
         attempt,
         reason,
+        scrubber,
         classification=Classification.POISON,
         error_type="PoisonPayload",
         error_message=reason,
@@ -64,7 +86,8 @@ def framework_failure(
         classification=Classification.NON_RETRYABLE,
         history=list(job.history),
     )
-    record_failure(outcome, error, now_iso(), f"running {name}", None)
+    scrubber = Scrubber.of(job.claimed()[1])
+    record_failure(outcome, error, now_iso(), f"running {name}", None, scrubber=scrubber)
     return outcome
 
 
@@ -76,14 +99,14 @@ def abandoned(
     With ``kills`` (the job has taken its worker down that many times, the limit), it is quarantined
     as poison, so it cannot take the fleet down in a loop.
     """
-    name, _, _ = job.claimed()
+    name, reason, scrubber = _claimed(job, reason.strip() or "its worker stopped it")
     attempt = attempt if attempt is not None else job.previous_attempts + 1
-    reason = reason.strip() or "its worker stopped it"
     outcome = _dead(
         job,
         name,
         attempt,
         reason,
+        scrubber,
         classification=Classification.ABANDONED if kills is None else Classification.POISON,
         error_type="WorkHorseDied",
         error_message=reason,
@@ -107,12 +130,13 @@ def failed_in_rq(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
     """The outcome of a job RQ failed by a path the worker did not see (found in RQ's failed registry)."""
     if "abandoned" in reason.lower():
         return abandoned(job, reason, attempt)
-    name, _, _ = job.claimed()
+    name, reason, scrubber = _claimed(job, reason)
     outcome = _dead(
         job,
         name,
         attempt,
         reason,
+        scrubber,
         classification=Classification.NON_RETRYABLE,
         error_type="FailedInRQ",
         error_message=reason,

@@ -13,7 +13,7 @@ import time
 import traceback
 from typing import Any
 
-from resilience import Kind
+from resilience import Kind, OperationFailed, Scrubber
 from resilience.classify import mark
 
 from .decisions import decide
@@ -54,7 +54,8 @@ def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any
         value = instance.perform(**decoded.kwargs)
         if isinstance(value, Negative):
             _check_json(value.to_json(), "a Negative whose details are not JSON")
-            return finish(Status.NEGATIVE, negative=value)
+            # The log line shows its details: scrubbed of the arguments' secrets as well as by name.
+            return finish(Status.NEGATIVE, negative=value, scrubber=Scrubber.of(decoded.kwargs))
         _check_json(value, "a result that is not JSON")
         return finish(Status.SUCCEEDED, value=value)
     except (Exception, SystemExit) as error:  # noqa: BLE001 - the job's own failure, recorded whole
@@ -74,6 +75,7 @@ def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any
             started_at,
             describe(instance, decoded.kwargs),
             job_cls.remediation,
+            scrubber=Scrubber.of(decoded.kwargs),
             explanation=decision.explanation,
             budget=decision.budget or None,
         )
@@ -108,13 +110,22 @@ def record_failure(
     attempting: str,
     remediation: str | None,
     *,
+    scrubber: Scrubber,
     explanation: str = "",
     budget: str | None = None,
 ) -> None:
-    """Fill ``outcome`` with the error, its rendered message and this attempt's record."""
+    """Fill ``outcome`` with the error, its rendered message and this attempt's record.
+
+    Every text is scrubbed of the secret values in ``scrubber`` (the job's arguments') and in the ids of
+    the ``attempting`` contexts the error passed through, here, where the record is made: the log line,
+    the alert, the dead-letter entry and the job's history are all copies of it. The error object itself
+    (kept for the circuit breaker, never stored) is left as raised.
+    """
+    scrubber = scrubber + _secrets_in_contexts(error)
+    outcome.scrubber = scrubber
     outcome.error_type = type(error).__name__
-    outcome.error_message = str(error)
-    outcome.message = render_failure(outcome, attempting, error, remediation, explanation)
+    outcome.error_message = scrubber.text(str(error))
+    outcome.message = scrubber.text(render_failure(outcome, attempting, error, remediation, explanation))
     ended = "retrying" if outcome.status is Status.SCHEDULED else str(outcome.classification)
     outcome.history.append(
         AttemptRecord(
@@ -126,10 +137,23 @@ def record_failure(
             outcome=ended,
             error_type=outcome.error_type,
             error_message=outcome.error_message,
-            traceback="".join(traceback.format_exception(error)),
+            traceback=scrubber.text("".join(traceback.format_exception(error))),
             budget=budget,
         ).to_json()
     )
+
+
+def _secrets_in_contexts(error: BaseException) -> Scrubber:
+    """The secret-named ids of every ``attempting(...)`` context in ``error``'s chain, as a scrubber."""
+    found = Scrubber()
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationFailed):
+            found += Scrubber.of(current.ids)
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def render_failure(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from resilience import Kind
+from resilience import Kind, Scrubber
 
 # Every record of an attempt names the host it ran on.
 HOST = platform.node()
@@ -127,6 +127,8 @@ class Outcome:
     app_counts: list[tuple[str, str, float]] = field(default_factory=list)
     # The worker running it died mid-job (its work-horse was killed, or it stopped sending heartbeats).
     abandoned: bool = False
+    # Not stored: the secret values of the job's arguments, scrubbed from every text made from this attempt.
+    scrubber: Scrubber = field(default_factory=Scrubber, repr=False, compare=False)
 
     @property
     def stored_result(self) -> Any:

@@ -15,8 +15,6 @@ from typing import Any
 
 import redis
 
-from resilience import redact
-
 from .. import settings, stats
 from ..finishing import records
 from ..model import execution
@@ -160,7 +158,9 @@ def log_end(outcome: Outcome) -> None:
     """The line that says how an attempt ended: at INFO for an end, WARNING for a retry, ERROR for a death."""
     extra: dict[str, Any] = {"outcome": outcome.status.value, "duration_ms": outcome.duration_ms}
     if outcome.negative is not None:
-        extra.update(reason=outcome.negative.reason, details=redact(outcome.negative.details))
+        # Redacted by name, and scrubbed of the job's arguments' secrets (a detail may echo one).
+        details = outcome.scrubber.redact(outcome.negative.details)
+        extra.update(reason=outcome.negative.reason, details=details)
         log.info("job ended: negative (%s)", outcome.negative.reason, extra=extra)
     elif outcome.snoozed_since is not None:
         extra.update(outcome="snoozed", retry_in_s=outcome.retry_in_s)

@@ -65,9 +65,6 @@ def umask(mask: int) -> Iterator[None]:
 # 1. A secret argument echoed in an exception message is shown everywhere.
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message is written to the worker log"
-)
 def test_a_secret_echoed_in_an_error_message_is_not_in_the_worker_log(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -79,9 +76,6 @@ def test_a_secret_echoed_in_an_error_message_is_not_in_the_worker_log(
     assert handle.id in log  # the failure itself is logged, by its id
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: dlq list/show/export print a secret echoed in an error message"
-)
 def test_a_secret_echoed_in_an_error_message_is_not_shown_by_dlq_list_show_or_export(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -110,9 +104,6 @@ def test_a_secret_echoed_in_an_error_message_is_not_shown_by_dlq_list_show_or_ex
     assert leaking == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message is stored in the DLQ entry"
-)
 def test_a_stored_entry_holds_no_echoed_secret_but_its_replay_runs_with_the_original_value(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -148,9 +139,6 @@ def test_a_stored_entry_holds_no_echoed_secret_but_its_replay_runs_with_the_orig
     assert leaking == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a secret echoed in an error message reaches Sentry and the alert command"
-)
 def test_a_secret_echoed_in_an_error_message_reaches_neither_sentry_nor_the_alert_command(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -174,7 +162,6 @@ def test_a_secret_echoed_in_an_error_message_reaches_neither_sentry_nor_the_aler
 # 2. Secret names missed: camelCase and spaced forms, lists of lists, Sentry's usual names, negatives.
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: camelCase and spaced secret names are not recognised")
 @pytest.mark.parametrize("name", ["cardNumber", "CardNumber", "privateKey", "Card Number", "card number"])
 def test_camel_case_and_spaced_secret_names_are_secret(name: str) -> None:
     assert is_secret_name(name)
@@ -202,15 +189,11 @@ SENTRY_NAMES_MISSED = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: credential names on Sentry's default denylist are not secret names"
-)
 @pytest.mark.parametrize("name", SENTRY_NAMES_MISSED)
 def test_the_credential_names_sentry_scrubs_by_default_are_secret(name: str) -> None:
     assert is_secret_name(name)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: redact does not look inside lists of lists")
 def test_secrets_inside_lists_of_lists_are_redacted() -> None:
     values = {
         "wallet": [[{"card_number": CARD, "label": "work"}], [{"cvv": "123"}]],
@@ -223,9 +206,6 @@ def test_secrets_inside_lists_of_lists_are_redacted() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a Negative's secret details are logged under camelCase/spaced/nested names"
-)
 def test_a_negatives_secret_details_are_redacted_in_the_worker_log(
     connection: redis.Redis, subprocess_env: dict[str, str]
 ) -> None:
@@ -266,7 +246,6 @@ def fragments_in(text: str) -> list[str]:
     return [piece for piece in re.split(r"[/#?]", PASSWORD) if piece in text]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the URL parser's error prints part of the Redis password")
 @pytest.mark.parametrize("kind", sorted(BAD_URLS))
 def test_a_password_with_url_delimiters_is_not_printed_by_the_cli(
     kind: str, subprocess_env: dict[str, str]
@@ -279,9 +258,6 @@ def test_a_password_with_url_delimiters_is_not_printed_by_the_cli(
     assert fragments_in(run.stderr) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: connect()'s ConfigurationError (and its cause) shows part of the password"
-)
 @pytest.mark.parametrize("kind", sorted(BAD_URLS))
 def test_connect_with_a_password_with_url_delimiters_raises_an_error_without_it(kind: str) -> None:
     with pytest.raises(jobs.ConfigurationError) as raised:
@@ -303,7 +279,6 @@ def modes_under(top: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the dlq archive file is created 0644 (world-readable)")
 def test_the_archive_file_is_created_readable_by_its_owner_only(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -320,9 +295,6 @@ def test_the_archive_file_is_created_readable_by_its_owner_only(
     assert oct(stat.S_IMODE(target.stat().st_mode)) == oct(0o600)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: the embedded Redis's data directory and AOF are world-readable"
-)
 def test_the_embedded_redis_data_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     # Given no directory yet, when EmbeddedRedis starts in it under umask 022 and stores a secret,
     # then the directory it creates, appendonlydir and every file in them are its owner's alone.

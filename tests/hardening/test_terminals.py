@@ -225,10 +225,19 @@ MISTAKES = {
 }
 
 
-@pytest.mark.xfail(
+# Fixed: the misspelt URL option (fix-secrets). The others stay strict xfail until their fix lands.
+_STILL_TRACEBACKS = pytest.mark.xfail(
     strict=True, reason="issue 11: OverflowError, TypeError and OSError escape the CLI as tracebacks"
 )
-@pytest.mark.parametrize("mistake", list(MISTAKES))
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        pytest.param(m, marks=() if m == "a misspelt Redis URL option" else _STILL_TRACEBACKS)
+        for m in MISTAKES
+    ],
+)
 def test_a_mistake_on_the_command_line_is_one_line_saying_what_is_wrong_not_a_traceback(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path, mistake: str
 ) -> None:
