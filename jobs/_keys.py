@@ -28,6 +28,8 @@ FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
 FIELD_HISTORY = "stalwart_history"
 FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
+# How many times the job has taken its worker down (the reaper's count; see runtime/reaper.py).
+FIELD_KILLS = "stalwart_kills"
 
 
 def dead_letter_entry(entry_id: str) -> str:

@@ -168,11 +168,6 @@ class Listener:
 # -- 1. RQ's `webhooks` field ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: RQ honours a forged `webhooks` field: the worker sends requests (with the rendered "
-    "failure) to any URL written in a job hash",
-)
 def test_a_forged_webhooks_field_sends_no_request(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -203,10 +198,6 @@ def test_a_forged_webhooks_field_sends_no_request(
 # -- 2. RQ's `retries_left` / `retry_intervals` -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged `retries_left` makes RQ re-run a job stalwart has dead-lettered",
-)
 @pytest.mark.parametrize(
     ("job", "intervals", "classification"),
     [
@@ -254,11 +245,6 @@ CORRUPTIONS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a corrupt job-hash field crashes RQ's loop (or the job's finish): the job is left in "
-    "the intermediate list (or `started`) with no dead-letter entry",
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -291,10 +277,6 @@ def test_a_job_with_a_corrupt_hash_field_is_poison_and_the_jobs_behind_it_run(
 # -- 4. Bombs -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a compressed `data` field is inflated whole (200 MB) before the 512 KB size check",
-)
 def test_a_compressed_payload_that_inflates_to_200_mb_is_poison_without_being_inflated(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -317,11 +299,6 @@ def test_a_compressed_payload_that_inflates_to_200_mb_is_poison_without_being_in
     assert peak < 150, f"the worker's peak RSS was {peak:.0f} MB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: enqueue has no nesting limit: 600 deep is accepted, 50,000 deep raises RecursionError "
-    "instead of PayloadError",
-)
 @pytest.mark.parametrize("depth", [600, 50_000])
 def test_enqueue_refuses_deeply_nested_arguments_with_a_payload_error(
     connection: redis.Redis, tmp_path: Path, depth: int
@@ -331,10 +308,6 @@ def test_enqueue_refuses_deeply_nested_arguments_with_a_payload_error(
     assert connection.llen("rq:queue:default") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged payload nested 600 deep runs, then its failure path dies of RecursionError",
-)
 def test_a_forged_payload_nested_600_deep_is_poison_and_never_runs(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -351,11 +324,6 @@ def test_a_forged_payload_nested_600_deep_is_poison_and_never_runs(
     assert good.status() is Status.SUCCEEDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: arguments nested as deep as enqueue accepts (600) break the failure path: the job "
-    "stays `started` with no dead-letter entry, while the log says it was dead-lettered",
-)
 def test_a_failing_job_nested_as_deep_as_enqueue_accepts_is_dead_lettered(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -388,10 +356,6 @@ def test_a_failing_job_nested_as_deep_as_enqueue_accepts_is_dead_lettered(
 # -- 5. What enqueue refuses, the worker must refuse, and the other way round -----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged payload with NaN/Infinity runs, though enqueue refuses those values",
-)
 @pytest.mark.parametrize(
     "value", [float("nan"), float("inf"), float("-inf")], ids=["NaN", "Infinity", "-Infinity"]
 )
@@ -411,11 +375,6 @@ def test_a_forged_payload_with_a_non_json_number_is_poison_and_never_runs(
     assert entry is not None and entry.classification is Classification.POISON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the worker's size check measures RQ's whole `data` field, enqueue measures the "
-    "payload: a payload enqueue accepts is dead-lettered as over the limit",
-)
 @pytest.mark.parametrize("character", ["x", "é"], ids=["ascii", "non-ascii"])
 def test_a_payload_as_large_as_enqueue_accepts_runs(
     connection: redis.Redis,
@@ -452,10 +411,6 @@ def test_a_payload_as_large_as_enqueue_accepts_runs(
     assert Path(ran).read_text() == "ran\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: Job.enqueue(self=1) is accepted for a job whose perform takes **kwargs",
-)
 def test_enqueue_refuses_an_argument_named_self(connection: redis.Redis) -> None:
     # perform(self, **kwargs) cannot be called with self=1 (it would get two values for `self`).
     with pytest.raises(PayloadError, match="self"):
