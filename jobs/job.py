@@ -26,7 +26,7 @@ class Job(JobDefinition):
     abstract = True
 
     @classmethod
-    def enqueue(cls, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
+    def enqueue(cls, /, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
         """Check the arguments, enqueue the job on ``cls.queue``, and return its handle.
 
         Raises PayloadError (and enqueues nothing) when the arguments do not fit

@@ -13,7 +13,13 @@ from typing import Any
 from ..model.entry import DeadLetterEntry
 from ..model.execution import record_failure
 from ..model.outcome import HOST, AttemptRecord, Classification, Outcome, Status, now_iso
+from ..model.truncation import MESSAGE_CHARS, PREVIEW_CHARS, TRACEBACK_CHARS, shorten
 from ..rq_adapter.job_format import SafeRQJob
+
+
+def _reason(text: str) -> str:
+    # Reasons quote what they found (a forged job name, RQ's failure text): for people, so cut short.
+    return shorten(text.strip(), PREVIEW_CHARS)
 
 
 def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, **fields: Any) -> Outcome:
@@ -33,6 +39,7 @@ def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, **fields: Any) -
 def poison(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
     """The outcome of a payload that can never run."""
     name, _, _ = job.claimed()
+    reason = _reason(reason)
     outcome = _dead(
         job,
         name,
@@ -78,7 +85,7 @@ def abandoned(
     """
     name, _, _ = job.claimed()
     attempt = attempt if attempt is not None else job.previous_attempts + 1
-    reason = reason.strip() or "its worker stopped it"
+    reason = _reason(reason) or "its worker stopped it"
     outcome = _dead(
         job,
         name,
@@ -108,6 +115,7 @@ def failed_in_rq(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
     if "abandoned" in reason.lower():
         return abandoned(job, reason, attempt)
     name, _, _ = job.claimed()
+    reason = _reason(reason)
     outcome = _dead(
         job,
         name,
@@ -125,10 +133,14 @@ def failed_in_rq(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
 
 
 def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
-    """The dead-letter entry for a job that ended with ``outcome``; its id is the job's."""
+    """The dead-letter entry for a job that ended with ``outcome``; its id is the job's.
+
+    Its text is cut short where people read it (messages, errors, each attempt's record); its kwargs are
+    kept whole, for replay (the store keeps large ones out of the entry's listing head).
+    """
     _, kwargs, request_id = job.claimed()
     failed_at = now_iso()
-    history = list(outcome.history)
+    history = [_readable(record) for record in outcome.history]
     if not history or history[-1].get("number") != outcome.attempt:
         # An attempt no record was made for (a job given up on while its circuit was open).
         history.append(
@@ -151,8 +163,8 @@ def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
         kwargs=kwargs,
         classification=outcome.classification or Classification.NON_RETRYABLE,
         error_type=outcome.error_type or "Error",
-        error_message=outcome.error_message or "",
-        message=outcome.message or "",
+        error_message=shorten(outcome.error_message or "", MESSAGE_CHARS),
+        message=shorten(outcome.message or "", MESSAGE_CHARS),
         attempts=outcome.attempt,
         request_id=request_id,
         first_failed_at=str(history[0].get("ended_at") or failed_at),
@@ -161,3 +173,8 @@ def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
         idempotency_key=key if isinstance(key, str) else None,
         raw_payload=job.raw_payload() if outcome.classification is Classification.POISON else None,
     )
+
+
+def _readable(record: dict[str, Any]) -> dict[str, Any]:
+    """An attempt's record with its text cut short (a forged history's too)."""
+    return {k: shorten(v, TRACEBACK_CHARS) if isinstance(v, str) else v for k, v in record.items()}

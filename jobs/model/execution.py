@@ -19,6 +19,11 @@ from resilience.classify import mark
 from .decisions import decide
 from .outcome import HOST, AttemptRecord, Negative, Outcome, Status, now_iso
 from .payload import Decoded
+from .truncation import MESSAGE_CHARS, TRACEBACK_CHARS, shorten
+
+# One part of a failure's paragraph (the error, each cause, what was attempted): the paragraph has at
+# most eight of them and stays under MESSAGE_CHARS.
+_PART_CHARS = 900
 
 
 class TimeLimitExceeded(Exception):
@@ -111,9 +116,9 @@ def record_failure(
     explanation: str = "",
     budget: str | None = None,
 ) -> None:
-    """Fill ``outcome`` with the error, its rendered message and this attempt's record."""
+    """Fill ``outcome`` with the error, its rendered message and this attempt's record (text cut short)."""
     outcome.error_type = type(error).__name__
-    outcome.error_message = str(error)
+    outcome.error_message = shorten(str(error), MESSAGE_CHARS)
     outcome.message = render_failure(outcome, attempting, error, remediation, explanation)
     ended = "retrying" if outcome.status is Status.SCHEDULED else str(outcome.classification)
     outcome.history.append(
@@ -126,7 +131,7 @@ def record_failure(
             outcome=ended,
             error_type=outcome.error_type,
             error_message=outcome.error_message,
-            traceback="".join(traceback.format_exception(error)),
+            traceback=shorten("".join(traceback.format_exception(error)), TRACEBACK_CHARS),
             budget=budget,
         ).to_json()
     )
@@ -135,18 +140,24 @@ def record_failure(
 def render_failure(
     outcome: Outcome, attempting: str, error: BaseException, remediation: str | None, explanation: str = ""
 ) -> str:
-    """One paragraph a person can act on: what, for whom, which attempt, what went wrong, what to do."""
+    """One paragraph a person can act on: what, for whom, which attempt, what went wrong, what to do.
+
+    Each part that comes from the job or its errors is cut short, so the paragraph stays readable (and
+    fits every channel) whatever the error says; what to do comes last and is always there.
+    """
     causes: list[str] = []
     cause = error.__cause__ or error.__context__
     while cause is not None and len(causes) < 5:
-        causes.append(f"{type(cause).__name__}: {cause}")
+        causes.append(f"{type(cause).__name__}: {shorten(str(cause), _PART_CHARS)}")
         cause = cause.__cause__ or cause.__context__
     chain = "".join(f" (caused by {c})" for c in causes)
     head = (
         f"{outcome.job} (job {outcome.job_id}, attempt {outcome.attempt}/{outcome.max_attempts}) "
-        f"failed while {attempting}: {type(error).__name__}: {error}{chain}."
+        f"failed while {shorten(attempting, _PART_CHARS)}: {type(error).__name__}: "
+        f"{shorten(str(error), _PART_CHARS)}{chain}."
     )
     if outcome.retry_in_s is not None:
         return f"{head} Retrying in {outcome.retry_in_s:.1f} s ({outcome.kind} error)."
     todo = remediation or "Fix the cause, then replay the job from the dead-letter queue."
+    todo = shorten(todo, _PART_CHARS)
     return f"{head} {explanation + ' ' if explanation else ''}Remediation: {todo}"

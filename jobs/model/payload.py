@@ -62,13 +62,10 @@ RESERVED = frozenset({"self", "cls"})
 @functools.lru_cache(maxsize=1024)
 def _signature(perform: Any) -> tuple[dict[str, inspect.Parameter], frozenset[str]]:
     # Cached per function: a worker checks every payload against the same few signatures.
-    # Returns the parameters a keyword can fill (not the bound first one, not positional-only, not
-    # *args), and the names that would collide with the bound first parameter or the reserved ones.
+    # The parameters after the bound first one (options.py refuses positional ones), and the names a
+    # keyword may not have: the reserved ones and the bound first parameter's own.
     listed = list(inspect.signature(perform).parameters.items())
-    reserved = RESERVED | {name for name, _ in listed[:1]}
-    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    parameters = {n: p for n, p in listed[1:] if p.kind in (*keyword, inspect.Parameter.VAR_KEYWORD)}
-    return parameters, frozenset(reserved)
+    return dict(listed[1:]), RESERVED | {name for name, _ in listed[:1]}
 
 
 def check_arguments(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:

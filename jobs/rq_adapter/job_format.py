@@ -108,8 +108,8 @@ class SafeRQJob(RQJob):
         self.data = read.data
         self.oversize = read.oversize
         self.decode_error = (
-            f"is over the {limits.max_payload_bytes}-byte limit (STALWART_MAX_PAYLOAD_BYTES); it was not "
-            "inflated past it, or decoded"
+            f"is over the {limits.max_payload_bytes}-byte limit (STALWART_MAX_PAYLOAD_BYTES); it was "
+            "truncated there, unread: not decoded, its arguments unknown"
             if read.oversize
             else None
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -22,16 +22,27 @@ from redis.client import Pipeline
 from resilience import redact
 
 from .. import _keys
+from ..model.truncation import MESSAGE_CHARS, NAME_CHARS, shorten
 
 log = logging.getLogger("stalwart.alerts")
 
 OUTBOX = _keys.PREFIX + "alerts:outbox"
 OUTBOX_LIMIT = 10_000
+LEVELS = ("fatal", "error", "warning", "info", "debug")
+# A whole alert, as JSON: far under the size at which Sentry drops an event (about 1 MB), with room
+# for what the SDK adds. Sentry also keeps only 200 characters of a tag value and 32 of a tag key.
+ALERT_CHARS = 64_000
+_CONTEXT_CHARS = 48_000
+_TAG_KEY_CHARS = 32
 
 
 @dataclass(frozen=True)
 class Alert:
-    """One actionable event: a title, the message with its remediation, tags, a fingerprint, context."""
+    """One actionable event: a title, the message with its remediation, tags, a fingerprint, context.
+
+    Every alert is bounded when it is made, whoever makes it: each text is cut short (with a
+    "truncated" marker) and the context fits a budget, so no sink receives more than ``ALERT_CHARS``.
+    """
 
     title: str
     message: str
@@ -40,9 +51,37 @@ class Alert:
     context: dict[str, Any] = field(default_factory=dict)
     level: str = "error"
 
+    def __post_init__(self) -> None:
+        bounded = {
+            "title": shorten(str(self.title), NAME_CHARS * 2),
+            "message": shorten(str(self.message), MESSAGE_CHARS),
+            "tags": {
+                shorten(str(k), _TAG_KEY_CHARS): shorten(str(v), NAME_CHARS) for k, v in self.tags.items()
+            },
+            "fingerprint": [shorten(str(part), NAME_CHARS) for part in self.fingerprint[:10]],
+            "context": _bounded_context(self.context),
+            "level": self.level if self.level in LEVELS else "error",
+        }
+        for name, value in bounded.items():
+            object.__setattr__(self, name, value)
+        if len(self.to_json()) > ALERT_CHARS:
+            # Many small context values, each under its share: keep the context as one cut text.
+            whole = json.dumps(self.context, default=str)
+            object.__setattr__(self, "context", {"context": shorten(whole, _CONTEXT_CHARS // 2)})
+
     def to_json(self) -> str:
-        """The alert as stored in the outbox."""
-        return json.dumps(asdict(self), default=str)
+        """The alert as stored in the outbox (a plain dict: nothing walks the context but the encoder)."""
+        return json.dumps(
+            {
+                "title": self.title,
+                "message": self.message,
+                "tags": self.tags,
+                "fingerprint": self.fingerprint,
+                "context": self.context,
+                "level": self.level,
+            },
+            default=str,
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Alert:
@@ -53,6 +92,26 @@ class Alert:
         """The alert as plain text, for mail and chat."""
         tags = " ".join(f"{k}={v}" for k, v in self.tags.items())
         return f"{self.title}\n\n{self.message}\n\n{tags}\n"
+
+
+def _bounded_context(context: dict[str, Any]) -> dict[str, Any]:
+    """``context`` if its JSON fits the budget; else its largest values as cut JSON text, fairly shared."""
+    values = {str(k): v for k, v in context.items()}
+    encoded = {k: json.dumps(v, default=str) for k, v in values.items()}
+    if sum(len(k) + len(v) for k, v in encoded.items()) <= _CONTEXT_CHARS:
+        return values
+    left, bounded = _CONTEXT_CHARS, {}
+    by_size = sorted(encoded, key=lambda k: len(encoded[k]))
+    for done, key in enumerate(by_size):
+        share = left // (len(by_size) - done)
+        text = encoded[key]
+        if len(text) <= share:
+            bounded[key] = values[key]
+        else:
+            # The marker takes about 50 characters of the share.
+            bounded[key] = shorten(text, max(share - 60, 0))
+        left -= min(len(text), share)
+    return {shorten(k, NAME_CHARS): bounded[k] for k in encoded}
 
 
 def raise_alert(
