@@ -22,11 +22,12 @@ from redis.client import Pipeline
 from resilience import redact
 
 from .. import _keys
+from ..model.limits import nesting_depth
 from ..model.truncation import MESSAGE_CHARS, NAME_CHARS, shorten
 
 log = logging.getLogger("stalwart.alerts")
 
-OUTBOX = _keys.PREFIX + "alerts:outbox"
+OUTBOX = _keys.ALERTS_OUTBOX
 OUTBOX_LIMIT = 10_000
 LEVELS = ("fatal", "error", "warning", "info", "debug")
 # A whole alert, as JSON: far under the size at which Sentry drops an event (about 1 MB), with room
@@ -34,6 +35,12 @@ LEVELS = ("fatal", "error", "warning", "info", "debug")
 ALERT_CHARS = 64_000
 _CONTEXT_CHARS = 48_000
 _TAG_KEY_CHARS = 32
+# An outbox item nested deeper than this is not an alert this version wrote: it is set aside unread.
+_MAX_CONTEXT_DEPTH = 250
+
+
+class UnreadableAlert(ValueError):
+    """An outbox item that is not an alert (garbage, or JSON without a title and a message)."""
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,31 @@ class Alert:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Alert:
-        """Rebuild an alert from the outbox."""
-        return cls(**json.loads(raw))
+        """Rebuild an alert from the outbox: known fields kept, unknown ones (a newer version's) ignored.
+
+        Raises UnreadableAlert for anything that is not an alert.
+        """
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as err:
+            raise UnreadableAlert(f"not JSON ({type(err).__name__}: {shorten(str(err), 200)})") from err
+        if not isinstance(data, dict):
+            raise UnreadableAlert(f"JSON {type(data).__name__}, not an alert object")
+        title, message = data.get("title"), data.get("message")
+        if not isinstance(title, str) or not isinstance(message, str):
+            raise UnreadableAlert("an object without a text title and message")
+        tags, fingerprint, context = data.get("tags"), data.get("fingerprint"), data.get("context")
+        if isinstance(context, dict) and nesting_depth(context, _MAX_CONTEXT_DEPTH) > _MAX_CONTEXT_DEPTH:
+            raise UnreadableAlert(f"its context nests more than {_MAX_CONTEXT_DEPTH} levels deep")
+        level = data.get("level")
+        return cls(
+            title=title,
+            message=message,
+            tags=dict(tags) if isinstance(tags, dict) else {},
+            fingerprint=list(fingerprint) if isinstance(fingerprint, list) else [],
+            context=context if isinstance(context, dict) else {},
+            level=level if isinstance(level, str) else "error",
+        )
 
     def text(self) -> str:
         """The alert as plain text, for mail and chat."""

@@ -33,6 +33,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from jobs import (
+    Alert,
     Classification,
     DeadLetterEntry,
     DeadLetterError,
@@ -43,6 +44,8 @@ from jobs import (
     request_context,
 )
 from jobs.runtime.reaper import reap
+from jobs.telemetry.dispatcher import Dispatcher
+from jobs.telemetry.lease import Lease
 from tests.hardening.untrusted_jobs import (
     ChargeTimesOut,
     FailsNotRetryable,
@@ -506,11 +509,6 @@ def _text_of(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: an unreadable item in the alert outbox kills the dispatcher thread: later alerts are "
-    "never sent",
-)
 @pytest.mark.parametrize(
     ("unreadable", "delivered_too"),
     [
@@ -548,10 +546,6 @@ def test_an_unreadable_outbox_item_does_not_stop_later_alerts(
         assert delivered_too in _text_of(mail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the dispatcher pops an alert before sending it: a worker killed mid-send loses it",
-)
 def test_an_alert_being_sent_when_its_worker_is_killed_is_delivered_by_another_worker(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -712,3 +706,65 @@ def test_a_forged_history_of_huge_records_never_makes_the_alert_too_big_for_sent
     assert "truncated" in sent
     entry = DeadLetterQueue(connection).get(handle.id)
     assert [len(r.get("error_message") or "") < 20 * KB for r in entry.history] == [True] * 4
+
+
+class Recording:
+    """A sink that keeps what it is sent."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+def test_an_unreadable_outbox_item_is_logged_and_set_aside_for_a_person(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection.rpush(OUTBOX, b"\x00garbage{", Alert("readable", "delivered").to_json())
+    sink = Recording()
+    dispatcher = Dispatcher(connection, [sink])
+
+    dispatcher.start()
+    try:
+        wait_for(lambda: [a.title for a in sink.sent] == ["readable"], timeout_s=10)
+    finally:
+        dispatcher.stop(close_sinks=False)
+
+    assert connection.lrange("stalwart:alerts:unreadable", 0, -1) == [b"\x00garbage{"]
+    assert connection.llen(OUTBOX) == 0
+    assert connection.keys("stalwart:alerts:sending:*") == []
+    assert any("set aside in stalwart:alerts:unreadable" in r.getMessage() for r in caplog.records)
+
+
+def test_stopping_a_dispatcher_delivers_what_is_left_past_an_unreadable_item(connection: redis.Redis) -> None:
+    connection.rpush(OUTBOX, json.dumps(["not", "an", "alert"]), Alert("left over", "delivered").to_json())
+    sink = Recording()
+
+    Dispatcher(connection, [sink]).stop(close_sinks=False)
+
+    assert [a.title for a in sink.sent] == ["left over"]
+    assert connection.llen("stalwart:alerts:unreadable") == 1
+
+
+def test_what_a_dead_dispatcher_was_sending_goes_back_to_the_outbox_once_its_lease_lapses(
+    connection: redis.Redis,
+) -> None:
+    # Given a dispatcher that died while sending an alert (its lease still held), and a live one
+    dead = "host:1:dead"
+    connection.rpush(f"stalwart:alerts:sending:{dead}", Alert("in flight", "x").to_json())
+    connection.sadd("stalwart:alerts:dispatchers", dead)
+    connection.set(f"stalwart:alerts:lease:{dead}", dead, ex=60)
+    connection.rpush(OUTBOX, Alert("queued", "x").to_json())
+    live = Lease(connection, "host:2:live")
+
+    # While its lease holds, its alert is its own
+    assert live.recover_lapsed() == 0
+    # Once it lapses, the alert goes to the head of the outbox, and the dead dispatcher is forgotten
+    connection.delete(f"stalwart:alerts:lease:{dead}")
+    assert live.recover_lapsed() == 1
+    assert [Alert.from_json(raw).title for raw in connection.lrange(OUTBOX, 0, -1)] == ["in flight", "queued"]
+    assert connection.smembers("stalwart:alerts:dispatchers") == set()
+    assert live.recover_lapsed() == 0
