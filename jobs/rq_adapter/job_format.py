@@ -154,7 +154,9 @@ class SafeRQJob(RQJob):
         max_depth = settings.current().limits.max_depth
         if not isinstance(decoded, list) or len(decoded) != 4:
             self.decode_error = "cannot be decoded (it is not RQ's [function, instance, args, kwargs])"
-        elif nesting_depth(decoded, max_depth + _ENVELOPE_DEPTH) > max_depth + _ENVELOPE_DEPTH:
+        elif _openers(self.data) > max_depth + _ENVELOPE_DEPTH and (
+            nesting_depth(decoded, max_depth + _ENVELOPE_DEPTH) > max_depth + _ENVELOPE_DEPTH
+        ):
             self.decode_error = (
                 f"nests lists or dicts more than {max_depth} levels deep in an argument (the limit, "
                 "STALWART_MAX_PAYLOAD_DEPTH); it was not decoded further"
@@ -254,6 +256,12 @@ class SafeRQJob(RQJob):
         if len(self.data) > PREVIEW_CHARS:
             return shown + cut_marker(f"{len(self.data):,} bytes")
         return shown
+
+
+def _openers(data: bytes) -> int:
+    # Lists and dicts cannot nest deeper than the JSON opens them: when this is under the limit (almost
+    # always), the payload need not be walked.
+    return data.count(b"[") + data.count(b"{")
 
 
 def _date(values: Mapping[str, Any], name: str) -> datetime | None:

@@ -150,15 +150,15 @@ class JobHash:
 
 def read(raw_hash: Mapping[Any, Any], limits: Limits) -> JobHash:
     """The allowlisted fields of ``raw_hash`` (as HGETALL returns it), parsed; never raises."""
-    fields = {_key(k): _bytes(v) for k, v in raw_hash.items()}
     read = JobHash()
-    if "data" not in fields:
+    data = _field(raw_hash, "data")
+    if data is None:
         read.corrupt = "it has no 'data' field (no payload)"
     else:
-        read.data, read.oversize = inflate(fields["data"], limits.max_payload_bytes)
+        read.data, read.oversize = inflate(data, limits.max_payload_bytes)
     for table, keep in ((FIELDS, True), (CHECKED, False)):
         for name, (parse, what) in table.items():
-            raw = fields.get(name)
+            raw = _field(raw_hash, name)
             if not raw:
                 continue  # RQ writes an empty string for a field with no value
             try:
@@ -170,7 +170,7 @@ def read(raw_hash: Mapping[Any, Any], limits: Limits) -> JobHash:
                 continue
             if keep:
                 read.values[name] = value
-    exc_info = fields.get("exc_info")
+    exc_info = _field(raw_hash, "exc_info")
     if exc_info:
         text, _ = inflate(exc_info, _EXC_INFO_BYTES)
         read.exc_info = text.decode("utf-8", errors="replace")
@@ -195,10 +195,7 @@ def inflate(raw: bytes, limit: int) -> tuple[bytes, bool]:
     return data, False
 
 
-def _key(name: Any) -> str:
-    return name.decode("utf-8", errors="replace") if isinstance(name, bytes) else str(name)
-
-
-def _bytes(value: Any) -> bytes:
-    # A client created with decode_responses=True returns text.
-    return value if isinstance(value, bytes) else str(value).encode()
+def _field(raw_hash: Mapping[Any, Any], name: str) -> bytes | None:
+    # Keys and values are bytes, or text from a client created with decode_responses=True.
+    value = raw_hash.get(name.encode(), raw_hash.get(name))
+    return value if value is None or isinstance(value, bytes) else str(value).encode()
