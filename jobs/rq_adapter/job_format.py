@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +88,33 @@ class SafeRQJob(RQJob):
     snoozed_since: float | None = None
     kills: int = 0
     history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
+
+    @classmethod
+    def fetch_many(
+        cls, job_ids: Iterable[str], connection: redis.Redis, serializer: Any = None
+    ) -> list[RQJob | None]:
+        """RQ's bulk fetch (None for a job Redis no longer holds), where a key holding no hash is a
+        corrupt job, not an error that fails the whole batch."""
+        ids = list(job_ids)
+        with connection.pipeline() as pipeline:
+            for job_id in ids:
+                pipeline.hgetall(cls.key_for(job_id))
+            replies = pipeline.execute(raise_on_error=False)
+        jobs: list[RQJob | None] = []
+        for job_id, reply in zip(ids, replies, strict=True):
+            job = cls(job_id, connection=connection, serializer=serializer)
+            if isinstance(reply, redis.ResponseError) and "WRONGTYPE" in str(reply):
+                job.restore({b"data": b""})
+                job.corrupt, job.key_is_not_a_hash = f"its key holds no hash ({reply})", True
+            elif isinstance(reply, Exception):
+                raise reply
+            elif not reply:
+                jobs.append(None)
+                continue
+            else:
+                job.restore(reply)
+            jobs.append(job)
+        return jobs
 
     def refresh(self) -> None:
         """Read the job hash again; a key that is not a hash makes the job corrupt, not an error."""

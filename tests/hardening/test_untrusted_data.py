@@ -625,6 +625,29 @@ def test_a_forking_worker_makes_a_corrupt_job_poison_before_forking_for_it(
     assert connection.llen(OUTBOX) == 1
 
 
+@pytest.mark.parametrize("field", ["status", "stalwart_history"])
+def test_a_scheduled_job_with_a_corrupt_hash_is_poison_and_the_scheduler_goes_on(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path, field: str
+) -> None:
+    # Given two jobs due in RQ's scheduled registry (retries, say): the first with a corrupt field
+    corrupt = Succeeds.enqueue(connection=connection, path=str(tmp_path / "corrupt-ran"))
+    good = Succeeds.enqueue(connection=connection, path=str(tmp_path / "good-ran"))
+    for handle in (corrupt, good):
+        connection.lrem("rq:queue:default", 1, handle.id)
+        connection.hset(f"rq:job:{handle.id}", "status", "scheduled")
+    connection.hset(f"rq:job:{corrupt.id}", field, CORRUPTIONS[field])
+    connection.zadd("rq:scheduled:default", {corrupt.id: 1, good.id: 2})
+
+    # When a worker (and its scheduler) runs until nothing is queued or scheduled
+    burst(subprocess_env, "--in-process")
+
+    # Then the good job ran, and the corrupt one is poison and never ran
+    assert good.status() is Status.SUCCEEDED
+    assert DeadLetterQueue(connection).get(corrupt.id).classification is Classification.POISON
+    assert not (tmp_path / "corrupt-ran").exists()
+    assert connection.zcard("rq:scheduled:default") == 0
+
+
 def test_an_abandoned_job_with_a_malformed_kill_count_is_still_settled(
     connection: redis.Redis, tmp_path: Path
 ) -> None:
