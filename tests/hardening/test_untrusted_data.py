@@ -41,6 +41,7 @@ from jobs import (
     NoSuchEntryError,
     PayloadError,
     Status,
+    Worker,
     request_context,
 )
 from jobs.runtime.reaper import reap
@@ -646,6 +647,36 @@ def test_a_scheduled_job_with_a_corrupt_hash_is_poison_and_the_scheduler_goes_on
     assert DeadLetterQueue(connection).get(corrupt.id).classification is Classification.POISON
     assert not (tmp_path / "corrupt-ran").exists()
     assert connection.zcard("rq:scheduled:default") == 0
+
+
+def test_rqs_own_cleanup_of_abandoned_jobs_in_a_worker_honours_nothing_in_the_job_hash(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a job left started by a dead worker (as RQ's maintenance finds it before the reaper does), with a
+    # failure callback, retries and a webhook forged into its hash, and a job with a corrupt status
+    forged = Succeeds.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    corrupt = Succeeds.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    connection.delete("rq:queue:default")
+    connection.hset(
+        f"rq:job:{forged.id}",
+        mapping={
+            "status": "started",
+            "failure_callback_name": "tests.hardening.untrusted_jobs.forged_callback",
+            "retries_left": 3,
+            "webhooks": json.dumps(
+                [{"url": "http://127.0.0.1:9/", "job_status": "failed", "method": "POST"}]
+            ),
+        },
+    )
+    connection.hset(f"rq:job:{corrupt.id}", "status", "bogus")
+    connection.zadd("rq:wip:default", {f"{forged.id}:exec-1": 1, f"{corrupt.id}:exec-2": 1})
+
+    # When the worker's RQ maintenance cleans its queues' registries
+    Worker(["default"], connection=connection, mode="inprocess")._rq_worker().clean_registries()
+
+    # Then no callback ran and nothing was requeued
+    assert connection.get("hardening:forged-callback-ran") is None
+    assert connection.llen("rq:queue:default") == 0
 
 
 def test_an_abandoned_job_with_a_malformed_kill_count_is_still_settled(
