@@ -22,13 +22,32 @@ PREVIEW_CHARS = 2_000
 
 
 def shorten(text: str, limit: int, *, total: str | None = None) -> str:
-    """``text`` if at most ``limit`` characters, else its first ``limit`` and a "truncated" marker.
+    """``text`` if at most ``limit`` characters, else a prefix and a "truncated" marker, ``limit`` in all.
 
     The marker gives the original size (``total`` when the caller knows it better, e.g. "over 512 KB").
+    What it returns is within the limit, so shortening it again changes nothing.
     """
     if len(text) <= limit:
         return text
-    return text[:limit] + cut_marker(total or f"{len(text):,} characters")
+    marker = cut_marker(total or f"{len(text):,} characters")
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def fit_json(text: str, limit: int) -> str:
+    """``text``, shortened so that it takes at most ``limit`` characters once encoded as a JSON string.
+
+    Quotes, backslashes and control characters take more room encoded; cutting by characters alone
+    could leave an alert over its size.
+    """
+    if len(json.dumps(text)) <= limit:
+        return text
+    room = limit
+    while True:
+        candidate = shorten(text, room)
+        size = len(json.dumps(candidate))
+        if size <= limit or room == 0:
+            return candidate
+        room = max(room * limit // size - 1, 0)
 
 
 def cut_marker(total: str) -> str:

@@ -23,18 +23,21 @@ from resilience import redact
 
 from .. import _keys
 from ..model.limits import nesting_depth
-from ..model.truncation import MESSAGE_CHARS, NAME_CHARS, shorten
+from ..model.truncation import MESSAGE_CHARS, NAME_CHARS, fit_json, shorten
 
 log = logging.getLogger("stalwart.alerts")
 
 OUTBOX = _keys.ALERTS_OUTBOX
 OUTBOX_LIMIT = 10_000
 LEVELS = ("fatal", "error", "warning", "info", "debug")
-# A whole alert, as JSON: far under the size at which Sentry drops an event (about 1 MB), with room
-# for what the SDK adds. Sentry also keeps only 200 characters of a tag value and 32 of a tag key.
+# A whole alert, as JSON, stays under ALERT_CHARS: far under the size at which Sentry drops an event
+# (about 1 MB), with room for what its SDK adds. Sentry keeps 200 characters of a tag value, 32 of a key.
 ALERT_CHARS = 64_000
-_CONTEXT_CHARS = 48_000
-_TAG_KEY_CHARS = 32
+_TITLE_CHARS = 400
+# A message is cut at MESSAGE_CHARS where it is made; this leaves room for its quotes once encoded.
+_MESSAGE_JSON_CHARS = MESSAGE_CHARS + 1_000
+_CONTEXT_CHARS = 40_000
+_TAGS, _TAG_KEY_CHARS, _FINGERPRINT_PARTS = 20, 32, 10
 # An outbox item nested deeper than this is not an alert this version wrote: it is set aside unread.
 _MAX_CONTEXT_DEPTH = 250
 
@@ -59,22 +62,21 @@ class Alert:
     level: str = "error"
 
     def __post_init__(self) -> None:
+        # Each part has a budget in JSON characters; together they stay under ALERT_CHARS. An alert
+        # bounded once is left as it is when bounded again (read back from the outbox).
         bounded = {
-            "title": shorten(str(self.title), NAME_CHARS * 2),
-            "message": shorten(str(self.message), MESSAGE_CHARS),
+            "title": fit_json(str(self.title), _TITLE_CHARS),
+            "message": fit_json(str(self.message), _MESSAGE_JSON_CHARS),
             "tags": {
-                shorten(str(k), _TAG_KEY_CHARS): shorten(str(v), NAME_CHARS) for k, v in self.tags.items()
+                str(k)[:_TAG_KEY_CHARS]: fit_json(str(v), NAME_CHARS)
+                for k, v in list(self.tags.items())[:_TAGS]
             },
-            "fingerprint": [shorten(str(part), NAME_CHARS) for part in self.fingerprint[:10]],
+            "fingerprint": [fit_json(str(p), NAME_CHARS) for p in self.fingerprint[:_FINGERPRINT_PARTS]],
             "context": _bounded_context(self.context),
             "level": self.level if self.level in LEVELS else "error",
         }
         for name, value in bounded.items():
             object.__setattr__(self, name, value)
-        if len(self.to_json()) > ALERT_CHARS:
-            # Many small context values, each under its share: keep the context as one cut text.
-            whole = json.dumps(self.context, default=str)
-            object.__setattr__(self, "context", {"context": shorten(whole, _CONTEXT_CHARS // 2)})
 
     def to_json(self) -> str:
         """The alert as stored in the outbox (a plain dict: nothing walks the context but the encoder)."""
@@ -125,23 +127,28 @@ class Alert:
 
 
 def _bounded_context(context: dict[str, Any]) -> dict[str, Any]:
-    """``context`` if its JSON fits the budget; else its largest values as cut JSON text, fairly shared."""
+    """``context`` if its JSON fits the budget; else its largest values as cut JSON text, fairly shared.
+
+    With so many keys that even that does not fit, the whole context becomes one cut JSON text.
+    """
     values = {str(k): v for k, v in context.items()}
-    encoded = {k: json.dumps(v, default=str) for k, v in values.items()}
-    if sum(len(k) + len(v) for k, v in encoded.items()) <= _CONTEXT_CHARS:
+    whole = json.dumps(values, default=str)
+    if len(whole) <= _CONTEXT_CHARS:
         return values
-    left, bounded = _CONTEXT_CHARS, {}
+    encoded = {k: json.dumps(v, default=str) for k, v in values.items()}
+    left, bounded = _CONTEXT_CHARS - 2, {}
     by_size = sorted(encoded, key=lambda k: len(encoded[k]))
     for done, key in enumerate(by_size):
-        share = left // (len(by_size) - done)
+        # Each member costs its quoted key, ": " and ", " besides its value.
+        overhead = len(json.dumps(key)) + 4
+        share = max(left // (len(by_size) - done) - overhead, 0)
         text = encoded[key]
-        if len(text) <= share:
-            bounded[key] = values[key]
-        else:
-            # The marker takes about 50 characters of the share.
-            bounded[key] = shorten(text, max(share - 60, 0))
-        left -= min(len(text), share)
-    return {shorten(k, NAME_CHARS): bounded[k] for k in encoded}
+        bounded[key] = values[key] if len(text) <= share else fit_json(text, share)
+        left -= overhead + len(json.dumps(bounded[key], default=str))
+    result = {k: bounded[k] for k in encoded}
+    if len(json.dumps(result, default=str)) <= _CONTEXT_CHARS:
+        return result
+    return {"context": fit_json(whole, _CONTEXT_CHARS - 20)}
 
 
 def raise_alert(

@@ -24,6 +24,7 @@ from jobs.model.payload import PoisonPayload
 from jobs.model.truncation import MESSAGE_CHARS, TRACEBACK_CHARS, shorten
 from jobs.rq_adapter import job_hash
 from jobs.rq_adapter.job_format import SafeRQJob, check_size, serialized
+from jobs.telemetry.alerts import ALERT_CHARS, Alert, UnreadableAlert
 from jobs.telemetry.logs import JsonFormatter
 from tests.sample_jobs import Add
 
@@ -216,7 +217,10 @@ def test_a_depth_limit_deeper_than_python_can_walk_is_refused(monkeypatch: pytes
 
 def test_shorten_keeps_a_prefix_and_says_it_was_truncated_and_from_what() -> None:
     assert shorten("short", 10) == "short"
-    assert shorten("x" * 20_000, 10) == "xxxxxxxxxx… [truncated: 20,000 characters in all]"
+    cut = shorten("x" * 20_000, 100)
+    assert len(cut) == 100 and cut.startswith("x" * 50)
+    assert cut.endswith("x… [truncated: 20,000 characters in all]")
+    assert shorten(cut, 100) == cut
 
 
 def test_a_failure_paragraph_is_bounded_whatever_the_error_and_describe_say() -> None:
@@ -243,3 +247,55 @@ def test_a_log_line_is_bounded_whatever_it_carries() -> None:
     line = JsonFormatter().format(record)
     assert len(line) < 3 * MESSAGE_CHARS
     assert json.loads(line)["msg"].endswith("… [truncated: 1,048,587 characters in all]")
+
+
+# -- alerts -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "alert",
+    [
+        Alert("title", "the gateway answered: " + "x" * (4 * MB)),
+        Alert("t" * MB, "m", tags={"job": "j" * MB, "k" * 100: "v"}, fingerprint=["f" * MB] * 50),
+        Alert("title", "message", context={"kwargs": {"text": "y" * (2 * MB)}, "entry_id": "e-1"}),
+        Alert("title", "message", context={f"key{i}": "z" * 100 for i in range(10_000)}),
+        Alert("title", "message", context={"attempts": [{"traceback": "t" * 2000}] * 5_000}),
+    ],
+    ids=["message", "title-tags-fingerprint", "one-huge-value", "many-keys", "many-attempts"],
+)
+def test_an_alert_is_never_larger_than_its_bound_whatever_it_holds(alert: Alert) -> None:
+    encoded = alert.to_json()
+    assert len(encoded) <= ALERT_CHARS
+    assert "truncated" in encoded
+    assert Alert.from_json(encoded) == alert
+
+
+def test_an_alert_keeps_what_fits_and_cuts_only_what_does_not() -> None:
+    alert = Alert("title", "message", context={"kwargs": {"text": "y" * (2 * MB)}, "entry_id": "e-1"})
+    assert alert.context["entry_id"] == "e-1"
+    assert alert.context["kwargs"].startswith('{"text": "yyy')
+    assert alert.context["kwargs"].endswith("characters in all]")
+
+
+def test_an_alert_from_a_newer_version_keeps_the_fields_this_one_knows() -> None:
+    raw = json.dumps(
+        {"title": "t", "message": "m", "tags": {"job": "j"}, "context": {"a": 1}, "runbook_url": "https://x"}
+    )
+    assert Alert.from_json(raw) == Alert("t", "m", tags={"job": "j"}, context={"a": 1})
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\x00garbage{",
+        b'["not", "an", "alert"]',
+        b'{"message": "no title"}',
+        b'{"title": "t", "message": 42}',
+        b"[" * 100_000 + b"]" * 100_000,
+        json.dumps({"title": "t", "message": "m", "context": {"deep": nested(300)}}).encode(),
+    ],
+    ids=["garbage", "a-list", "no-title", "message-not-text", "nested-past-the-decoder", "context-too-deep"],
+)
+def test_an_outbox_item_that_is_not_an_alert_is_unreadable_never_another_error(raw: bytes) -> None:
+    with pytest.raises(UnreadableAlert):
+        Alert.from_json(raw)
