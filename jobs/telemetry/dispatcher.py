@@ -52,6 +52,7 @@ class Dispatcher(threading.Thread):
         self.lease = Lease(connection, self.id)
         # Removals from the sending list that Redis refused (it was away): retried before the next take.
         self._delivered: list[bytes] = []
+        self._old_redis = False
 
     def start(self) -> None:
         """Start sending, and keeping the lease (recovering other dispatchers' lapsed ones)."""
@@ -62,13 +63,31 @@ class Dispatcher(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self._forget_delivered()
-                raw = self.connection.blmove(OUTBOX, self.sending, 1, "LEFT", "RIGHT")
+                raw = self._take(block=True)
             except redis.RedisError as err:
                 log.warning("could not read the alert outbox (%s); trying again", err)
                 self.stopping.wait(1)
                 continue
             if isinstance(raw, bytes | str):
                 self._handle(raw if isinstance(raw, bytes) else raw.encode())
+
+    def _take(self, block: bool) -> bytes | str | None:
+        """Move the oldest alert from the outbox to the sending list (waiting up to a second if ``block``).
+
+        Redis before 6.2 has no (B)LMOVE: there, (B)RPOPLPUSH takes the newest instead.
+        """
+        if not self._old_redis:
+            try:
+                if block:
+                    return self.connection.blmove(OUTBOX, self.sending, 1, "LEFT", "RIGHT")
+                return self.connection.lmove(OUTBOX, self.sending, "LEFT", "RIGHT")
+            except redis.ResponseError as err:
+                if "unknown command" not in str(err).lower():
+                    raise
+                self._old_redis = True
+        if block:
+            return self.connection.brpoplpush(OUTBOX, self.sending, 1)
+        return self.connection.rpoplpush(OUTBOX, self.sending)
 
     def _handle(self, raw: bytes) -> None:
         """Deliver one item taken into the sending list, then remove it (or set it aside, if unreadable)."""
@@ -126,7 +145,7 @@ class Dispatcher(threading.Thread):
             self.join(timeout=5)
         try:
             if not self.is_alive():  # else it is stuck in a sink: leave the outbox to the others
-                while isinstance(raw := self.connection.lmove(OUTBOX, self.sending, "LEFT", "RIGHT"), bytes):
+                while isinstance(raw := self._take(block=False), bytes):
                     self._handle(raw)
                 self._forget_delivered()
         except redis.RedisError as err:

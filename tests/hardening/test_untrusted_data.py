@@ -822,3 +822,26 @@ def test_what_a_dead_dispatcher_was_sending_goes_back_to_the_outbox_once_its_lea
     assert [Alert.from_json(raw).title for raw in connection.lrange(OUTBOX, 0, -1)] == ["in flight", "queued"]
     assert connection.smembers("stalwart:alerts:dispatchers") == set()
     assert live.recover_lapsed() == 0
+
+
+def test_a_redis_without_lmove_still_gets_its_alerts_delivered_at_least_once(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Redis older than 6.2, which has no (B)LMOVE
+    def unknown(*args: object, **kwargs: object) -> None:
+        raise redis.ResponseError("unknown command 'BLMOVE', with args beginning with: ")
+
+    monkeypatch.setattr(connection, "blmove", unknown)
+    monkeypatch.setattr(connection, "lmove", unknown)
+    connection.rpush(OUTBOX, Alert("first", "x").to_json(), Alert("left over", "x").to_json())
+    sink = Recording()
+    dispatcher = Dispatcher(connection, [sink])
+
+    dispatcher.start()
+    try:
+        wait_for(lambda: len(sink.sent) == 2, timeout_s=10)
+    finally:
+        dispatcher.stop(close_sinks=False)
+
+    assert sorted(a.title for a in sink.sent) == ["first", "left over"]
+    assert connection.keys("stalwart:alerts:sending:*") == []
