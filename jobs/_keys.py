@@ -23,11 +23,20 @@ DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
 # reports the gauges; each holds a short lock for it.
 REAPER = PREFIX + "reaper"
 
+# Alerts (telemetry/): the outbox every alert is pushed to, each dispatcher's list of the alerts it is
+# sending (with its lease, renewed while it lives, and the set of dispatchers), and the items no
+# dispatcher could read, set aside for a person.
+ALERTS_OUTBOX = PREFIX + "alerts:outbox"
+ALERTS_DISPATCHERS = PREFIX + "alerts:dispatchers"
+ALERTS_UNREADABLE = PREFIX + "alerts:unreadable"
+
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
 FIELD_HISTORY = "stalwart_history"
 FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
+# How many times the job has taken its worker down (the reaper's count; see runtime/reaper.py).
+FIELD_KILLS = "stalwart_kills"
 
 
 def dead_letter_entry(entry_id: str) -> str:
@@ -74,3 +83,13 @@ def dead_letter_indexes(job: str, error_type: str, classification: str, status: 
 def reaper_lock(queue: str) -> str:
     """The lock of the worker settling one queue's abandoned jobs this round."""
     return f"{REAPER}:{queue}"
+
+
+def alerts_sending(dispatcher: str) -> str:
+    """The list of alerts one dispatcher has taken from the outbox and not yet delivered."""
+    return f"{PREFIX}alerts:sending:{dispatcher}"
+
+
+def alerts_lease(dispatcher: str) -> str:
+    """The lease of one dispatcher: while it exists, its sending list is its own."""
+    return f"{PREFIX}alerts:lease:{dispatcher}"

@@ -10,7 +10,7 @@ from . import settings
 from .model import payload
 from .model.definition import JobDefinition
 from .model.requests import current_request_id, new_request_id
-from .rq_adapter import delivery
+from .rq_adapter import delivery, job_format
 from .rq_adapter.handle import JobHandle
 
 
@@ -26,7 +26,7 @@ class Job(JobDefinition):
     abstract = True
 
     @classmethod
-    def enqueue(cls, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
+    def enqueue(cls, /, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:
         """Check the arguments, enqueue the job on ``cls.queue``, and return its handle.
 
         Raises PayloadError (and enqueues nothing) when the arguments do not fit
@@ -36,8 +36,8 @@ class Job(JobDefinition):
         """
         if cls.abstract:
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
-        body = payload.build(
-            cls, kwargs, current_request_id() or new_request_id(), limits=settings.current().limits
-        )
+        limits = settings.current().limits
+        body = payload.build(cls, kwargs, current_request_id() or new_request_id(), limits=limits)
+        job_format.check_size(cls, body, limits)
         job_id, connection = delivery.enqueue(cls, body, connection)
         return JobHandle(job_id, cls.name, connection)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .errors import ConfigurationError
-from .model.limits import DEFAULT_MAX_PAYLOAD_BYTES, Limits
+from .model.limits import DEFAULT_MAX_DEPTH, DEFAULT_MAX_PAYLOAD_BYTES, Limits
 
 T = TypeVar("T")
 
@@ -67,7 +67,11 @@ class Settings:
             limits=Limits(
                 max_payload_bytes=read.number(
                     "STALWART_MAX_PAYLOAD_BYTES", int, DEFAULT_MAX_PAYLOAD_BYTES, minimum=1
-                )
+                ),
+                # At most 200: the JSON codecs and the failure path recurse over (checked) arguments.
+                max_depth=read.number(
+                    "STALWART_MAX_PAYLOAD_DEPTH", int, DEFAULT_MAX_DEPTH, minimum=1, maximum=200
+                ),
             ),
             enqueue_attempts=read.number("STALWART_ENQUEUE_ATTEMPTS", int, 8, minimum=1),
             heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
@@ -108,11 +112,21 @@ class _Reader:
         value = self.environ.get(name, "").strip()
         return value or None
 
-    def number(self, name: str, kind: Callable[[str], T], default: T, *, minimum: float) -> T:
-        found = self.optional_number(name, kind, minimum=minimum)
+    def number(
+        self,
+        name: str,
+        kind: Callable[[str], T],
+        default: T,
+        *,
+        minimum: float,
+        maximum: float | None = None,
+    ) -> T:
+        found = self.optional_number(name, kind, minimum=minimum, maximum=maximum)
         return default if found is None else found
 
-    def optional_number(self, name: str, kind: Callable[[str], T], *, minimum: float) -> T | None:
+    def optional_number(
+        self, name: str, kind: Callable[[str], T], *, minimum: float, maximum: float | None = None
+    ) -> T | None:
         raw = self.text(name)
         if raw is None:
             return None
@@ -125,6 +139,10 @@ class _Reader:
             ) from None
         if value < minimum:  # type: ignore[operator]
             raise ConfigurationError(f"{name}={raw!r} is below {minimum:g}; set it to {what} >= {minimum:g}")
+        if maximum is not None and value > maximum:  # type: ignore[operator]
+            raise ConfigurationError(
+                f"{name}={raw!r} is above {maximum:g}; set it to {what} from {minimum:g} to {maximum:g}"
+            )
         return value
 
 

@@ -21,6 +21,7 @@ from ..model.entry import DeadLetterEntry
 from ..model.outcome import Classification
 from ..model.requests import new_request_id
 from ..rq_adapter.enqueue import enqueue_payload, enqueue_raw, register_queue
+from ..rq_adapter.job_format import check_size
 from .audit import audit_record, operator
 from .store import EntryStore
 
@@ -59,15 +60,18 @@ def _payload_for(entry: DeadLetterEntry, kwargs: dict[str, Any] | None) -> dict[
         raise DeadLetterError(
             f"cannot replay entry {entry.id}: job {entry.job!r} is not registered here; {hint}"
         ) from err
+    limits = settings.current().limits
     try:
-        return payload.build(
+        body = payload.build(
             job,
             entry.kwargs if kwargs is None else kwargs,
             entry.request_id or new_request_id(),
             idempotency_key=entry.idempotency_key,
             replay_of=entry.id,
-            limits=settings.current().limits,
+            limits=limits,
         )
+        check_size(job, body, limits)
+        return body
     except PayloadError as err:
         raise DeadLetterError(f"cannot replay entry {entry.id}: {err}") from err
 

@@ -216,7 +216,7 @@ class EntryStore:
         step = 2 if with_audit else 1
         entries = []
         for i in range(0, len(replies), step):
-            fields = replies[i] if full else [replies[i][0], None, replies[i][1], None]
+            fields = replies[i] if full else [replies[i][0], None, replies[i][1], None, replies[i][2]]
             if fields[0] is not None:
                 entries.append(decode(fields, replies[i + 1] if with_audit else []))
         return entries

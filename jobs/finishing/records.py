@@ -15,18 +15,20 @@ from resilience import Scrubber
 from ..model.entry import DeadLetterEntry
 from ..model.execution import record_failure
 from ..model.outcome import HOST, AttemptRecord, Classification, Outcome, Status, now_iso
+from ..model.truncation import MESSAGE_CHARS, PREVIEW_CHARS, TRACEBACK_CHARS, shorten
 from ..rq_adapter.job_format import SafeRQJob
 
 
 def _claimed(job: SafeRQJob, reason: str) -> tuple[str, str, Scrubber]:
-    """The job name the payload claims, and ``reason`` scrubbed of its arguments' secrets, with the scrubber.
+    """The job name the payload claims, and ``reason`` for people, with the scrubber of its arguments.
 
     ``reason`` comes from outside stalwart's record of an attempt (RQ's exception text, a payload check),
-    so it may quote the job's arguments; every text these outcomes hold is built from the scrubbed one.
+    so it may quote the job's arguments (scrubbed of their secrets) or what it found (a forged job name:
+    cut short); every text these outcomes hold is built from it.
     """
     name, kwargs, _ = job.claimed()
     scrubber = Scrubber.of(kwargs)
-    return name, scrubber.text(reason), scrubber
+    return name, shorten(scrubber.text(reason.strip()), PREVIEW_CHARS), scrubber
 
 
 def _dead(job: SafeRQJob, name: str, attempt: int, reason: str, scrubber: Scrubber, **fields: Any) -> Outcome:
@@ -149,10 +151,14 @@ def failed_in_rq(job: SafeRQJob, attempt: int, reason: str) -> Outcome:
 
 
 def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
-    """The dead-letter entry for a job that ended with ``outcome``; its id is the job's."""
+    """The dead-letter entry for a job that ended with ``outcome``; its id is the job's.
+
+    Its text is cut short where people read it (messages, errors, each attempt's record); its kwargs are
+    kept whole, for replay (the store keeps large ones out of the entry's listing head).
+    """
     _, kwargs, request_id = job.claimed()
     failed_at = now_iso()
-    history = list(outcome.history)
+    history = [_readable(record) for record in outcome.history]
     if not history or history[-1].get("number") != outcome.attempt:
         # An attempt no record was made for (a job given up on while its circuit was open).
         history.append(
@@ -175,8 +181,8 @@ def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
         kwargs=kwargs,
         classification=outcome.classification or Classification.NON_RETRYABLE,
         error_type=outcome.error_type or "Error",
-        error_message=outcome.error_message or "",
-        message=outcome.message or "",
+        error_message=shorten(outcome.error_message or "", MESSAGE_CHARS),
+        message=shorten(outcome.message or "", MESSAGE_CHARS),
         attempts=outcome.attempt,
         request_id=request_id,
         first_failed_at=str(history[0].get("ended_at") or failed_at),
@@ -185,3 +191,8 @@ def entry_for(job: SafeRQJob, outcome: Outcome) -> DeadLetterEntry:
         idempotency_key=key if isinstance(key, str) else None,
         raw_payload=job.raw_payload() if outcome.classification is Classification.POISON else None,
     )
+
+
+def _readable(record: dict[str, Any]) -> dict[str, Any]:
+    """An attempt's record with its text cut short (a forged history's too)."""
+    return {k: shorten(v, TRACEBACK_CHARS) if isinstance(v, str) else v for k, v in record.items()}

@@ -11,6 +11,7 @@ import json
 import os
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from resilience import Kind, OperationFailed, Scrubber
@@ -19,6 +20,11 @@ from resilience.classify import mark
 from .decisions import decide
 from .outcome import HOST, AttemptRecord, Negative, Outcome, Status, now_iso
 from .payload import Decoded
+from .truncation import MESSAGE_CHARS, TRACEBACK_CHARS, shorten
+
+# One part of a failure's paragraph (the error, each cause, what was attempted): the paragraph has at
+# most eight of them and stays under MESSAGE_CHARS.
+_PART_CHARS = 900
 
 
 class TimeLimitExceeded(Exception):
@@ -117,15 +123,17 @@ def record_failure(
     """Fill ``outcome`` with the error, its rendered message and this attempt's record.
 
     Every text is scrubbed of the secret values in ``scrubber`` (the job's arguments') and in the ids of
-    the ``attempting`` contexts the error passed through, here, where the record is made: the log line,
-    the alert, the dead-letter entry and the job's history are all copies of it. The error object itself
-    (kept for the circuit breaker, never stored) is left as raised.
+    the ``attempting`` contexts the error passed through, then cut short, here, where the record is made:
+    the log line, the alert, the dead-letter entry and the job's history are all copies of it. The error
+    object itself (kept for the circuit breaker, never stored) is left as raised.
     """
     scrubber = scrubber + _secrets_in_contexts(error)
     outcome.scrubber = scrubber
     outcome.error_type = type(error).__name__
-    outcome.error_message = scrubber.text(str(error))
-    outcome.message = scrubber.text(render_failure(outcome, attempting, error, remediation, explanation))
+    outcome.error_message = shorten(scrubber.text(str(error)), MESSAGE_CHARS)
+    outcome.message = render_failure(
+        outcome, attempting, error, remediation, explanation=explanation, scrub=scrubber.text
+    )
     ended = "retrying" if outcome.status is Status.SCHEDULED else str(outcome.classification)
     outcome.history.append(
         AttemptRecord(
@@ -137,7 +145,7 @@ def record_failure(
             outcome=ended,
             error_type=outcome.error_type,
             error_message=outcome.error_message,
-            traceback=scrubber.text("".join(traceback.format_exception(error))),
+            traceback=shorten(scrubber.text("".join(traceback.format_exception(error))), TRACEBACK_CHARS),
             budget=budget,
         ).to_json()
     )
@@ -157,20 +165,36 @@ def _secrets_in_contexts(error: BaseException) -> Scrubber:
 
 
 def render_failure(
-    outcome: Outcome, attempting: str, error: BaseException, remediation: str | None, explanation: str = ""
+    outcome: Outcome,
+    attempting: str,
+    error: BaseException,
+    remediation: str | None,
+    *,
+    explanation: str = "",
+    scrub: Callable[[str], str] = str,
 ) -> str:
-    """One paragraph a person can act on: what, for whom, which attempt, what went wrong, what to do."""
+    """One paragraph a person can act on: what, for whom, which attempt, what went wrong, what to do.
+
+    Each part that comes from the job or its errors is scrubbed (``scrub``), then cut short, so the
+    paragraph stays readable (and fits every channel) whatever the error says, and no secret is left
+    half-cut at the end of a part; what to do comes last and is always there.
+    """
+
+    def part(text: str) -> str:
+        return shorten(scrub(text), _PART_CHARS)
+
     causes: list[str] = []
     cause = error.__cause__ or error.__context__
     while cause is not None and len(causes) < 5:
-        causes.append(f"{type(cause).__name__}: {cause}")
+        causes.append(f"{type(cause).__name__}: {part(str(cause))}")
         cause = cause.__cause__ or cause.__context__
     chain = "".join(f" (caused by {c})" for c in causes)
     head = (
         f"{outcome.job} (job {outcome.job_id}, attempt {outcome.attempt}/{outcome.max_attempts}) "
-        f"failed while {attempting}: {type(error).__name__}: {error}{chain}."
+        f"failed while {part(attempting)}: {type(error).__name__}: {part(str(error))}{chain}."
     )
     if outcome.retry_in_s is not None:
         return f"{head} Retrying in {outcome.retry_in_s:.1f} s ({outcome.kind} error)."
     todo = remediation or "Fix the cause, then replay the job from the dead-letter queue."
+    todo = shorten(todo, _PART_CHARS)
     return f"{head} {explanation + ' ' if explanation else ''}Remediation: {todo}"

@@ -3,7 +3,9 @@
     payload = {"job": "<registered name>", "kwargs": {...}, "meta": {"request_id": ..., "enqueued_at": ...}}
 
 How RQ wraps a payload is the RQ adapter's business; this module knows the
-payload alone.
+payload alone. The size limit is measured on what RQ stores, so the adapter
+checks it (``rq_adapter.job_format.check_size``); every other rule is here, and
+the worker applies the same ones (``check_arguments``, the same ``Limits``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from ..errors import PayloadError, UnknownJobError
 from .definition import REGISTRY, JobDefinition
-from .limits import DEFAULT_LIMITS, Limits
+from .limits import DEFAULT_LIMITS, Limits, nesting_depth
 
 PAYLOAD_VERSION = 1
 
@@ -38,6 +40,8 @@ def build(
     """
     check_arguments(job, kwargs)
     for argument, value in kwargs.items():
+        # Depth first, iteratively: everything after it (json, the idempotency key) recurses.
+        _check_depth(job.name, argument, value, limits.max_depth)
         _check_json(job.name, argument, value)
     meta: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
@@ -47,30 +51,34 @@ def build(
     }
     if replay_of is not None:
         meta["replay_of"] = replay_of
-    payload = {"job": job.name, "kwargs": kwargs, "meta": meta}
-    size = len(json.dumps(payload).encode())
-    limit = limits.max_payload_bytes
-    if size > limit:
-        raise PayloadError(
-            job.name,
-            None,
-            f"has a payload of {size} bytes, over the {limit}-byte limit; store large data elsewhere "
-            "and pass its id (or raise STALWART_MAX_PAYLOAD_BYTES)",
-        )
-    return payload
+    return {"job": job.name, "kwargs": kwargs, "meta": meta}
+
+
+# Names a keyword argument can never have: ``perform(self, **kwargs)`` would get two values for ``self``,
+# and the class's ``idempotency_key_for(cls, **kwargs)`` two for ``cls``.
+RESERVED = frozenset({"self", "cls"})
 
 
 @functools.lru_cache(maxsize=1024)
-def _parameters(perform: Any) -> dict[str, inspect.Parameter]:
+def _signature(perform: Any) -> tuple[dict[str, inspect.Parameter], frozenset[str]]:
     # Cached per function: a worker checks every payload against the same few signatures.
-    return dict(list(inspect.signature(perform).parameters.items())[1:])
+    # The parameters after the bound first one (options.py refuses positional ones), and the names a
+    # keyword may not have: the reserved ones and the bound first parameter's own.
+    listed = list(inspect.signature(perform).parameters.items())
+    return dict(listed[1:]), RESERVED | {name for name, _ in listed[:1]}
 
 
 def check_arguments(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:
     """Raise PayloadError unless ``perform`` accepts exactly these keyword arguments."""
-    parameters = _parameters(job.perform)
+    parameters, reserved = _signature(job.perform)
     takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
     for argument in kwargs:
+        if argument in reserved:
+            raise PayloadError(
+                job.name,
+                argument,
+                "is a reserved name (perform() and the job class use it themselves); rename the argument",
+            )
         if argument not in parameters and not takes_any:
             accepted = ", ".join(n for n, p in parameters.items() if p.kind is not p.VAR_KEYWORD)
             raise PayloadError(
@@ -83,6 +91,16 @@ def check_arguments(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:
         )
         if required and name not in kwargs:
             raise PayloadError(job.name, name, "is required by perform() but was not given")
+
+
+def _check_depth(job: str, argument: str, value: Any, max_depth: int) -> None:
+    if nesting_depth(value, max_depth) > max_depth:
+        raise PayloadError(
+            job,
+            argument,
+            f"nests lists or dicts more than {max_depth} levels deep (the limit); pass a flatter "
+            "structure, or store it elsewhere and pass its id (or raise STALWART_MAX_PAYLOAD_DEPTH)",
+        )
 
 
 def _check_json(job: str, argument: str, value: Any) -> None:

@@ -14,7 +14,6 @@ follow ``RQ_KEY_PREFIX`` as RQ does.
 
 from __future__ import annotations
 
-import json
 import uuid
 import zlib
 from typing import Any
@@ -27,7 +26,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
 from ..model.definition import JobDefinition
-from .job_format import ENTRY_POINT
+from .job_format import ENTRY_POINT, serialized
 
 # Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
 FAILED_JOB_TTL_S = 7 * 24 * 3600
@@ -68,7 +67,7 @@ def enqueue_raw(pipeline: Pipeline, job: type[JobDefinition], body: dict[str, An
     """Write one job as RQ's ``enqueue`` would, in ``pipeline``; returns its id."""
     job_id = str(uuid.uuid4())
     stamp = utcformat(now())
-    data = json.dumps([ENTRY_POINT, None, [], body]).encode()
+    data = serialized(body)
     pipeline.hset(
         RQJob.key_for(job_id),
         mapping={

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis
 
-from .. import settings, stats
+from .. import stats
 from ..finishing import records
 from ..model import execution
 from ..model.execution import TimeLimitExceeded
@@ -54,23 +54,25 @@ Step = Callable[[Attempt, Proceed], Outcome]
 
 
 def check_payload(attempt: Attempt, proceed: Proceed) -> Outcome:
-    """A payload over the size limit, undecodable, or naming no registered job ends here, as poison."""
-    job = attempt.job
+    """A payload past the limits, undecodable, or naming no registered job, or a corrupt job hash, ends
+    here, as poison.
+
+    The limits were applied as the job was read (``SafeRQJob``): nothing inflated or walked it past them.
+    """
     try:
-        size, limit = len(job.data), settings.current().limits.max_payload_bytes
-        if size > limit:
-            raise PoisonPayload(
-                f"the payload is {size} bytes, over the {limit}-byte limit (STALWART_MAX_PAYLOAD_BYTES); "
-                "it was not decoded"
-            )
-        attempt.decoded = job.decoded()
+        attempt.decoded = attempt.job.decoded()
     except PoisonPayload as err:
-        outcome = records.poison(job, attempt.number, str(err))
-        name, _, request_id = job.claimed()
-        with job_context(JobContext(request_id, job.id, name, attempt.number)):
-            log_end(outcome)
-        return outcome
+        return poisoned(attempt.job, attempt.number, str(err))
     return proceed()
+
+
+def poisoned(job: SafeRQJob, number: int, reason: str) -> Outcome:
+    """The poison outcome of attempt ``number`` of a job that cannot run, and its log line."""
+    outcome = records.poison(job, number, reason)
+    name, _, request_id = job.claimed()
+    with job_context(JobContext(request_id, job.id, name, number)):
+        log_end(outcome)
+    return outcome
 
 
 def in_job_context(attempt: Attempt, proceed: Proceed) -> Outcome:

@@ -35,7 +35,7 @@ from .scheduler import release_stale_locks
 
 log = logging.getLogger("stalwart.worker")
 
-FIELD_KILLS = "stalwart_kills"
+FIELD_KILLS = _keys.FIELD_KILLS
 
 
 def settle(
@@ -60,7 +60,7 @@ def settle(
             connection.zrem(queue.started_job_registry.key, *members)
         return None
     job = fetched
-    kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + 1
+    kills = job.kills + 1  # read with the hash; a malformed count reads as none
     name, _, request_id = job.claimed()
     verdict = _verdict(name, kills)
     attempt = max(job.previous_attempts, 1)

@@ -42,6 +42,7 @@ from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import SafeRQJob
 from . import attempt as attempts
 from .process import die_with_parent
+from .quarantine import quarantine
 from .reaper import settle
 from .scheduler import ResilientScheduler
 from .sweep import sweep
@@ -92,6 +93,14 @@ class _Bookkeeping:
         scheduler = self.scheduler
         if scheduler is not None and (scheduler._process is None or not scheduler._process.is_alive()):
             scheduler.acquire_locks(auto_start=True)
+
+    def execute_job(self, job: RQJob, queue: Queue) -> None:
+        """Run the job (in a work-horse, or here); a job whose hash is corrupt is poison at once instead."""
+        safe = _safe(job)
+        if safe.corrupt:
+            quarantine(self.connection, safe, queue)
+            return
+        super().execute_job(job, queue)  # type: ignore[misc]
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""

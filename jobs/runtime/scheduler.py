@@ -12,9 +12,13 @@ import logging
 import time
 
 import redis
+from rq.queue import Queue
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE, RQScheduler
+from rq.utils import current_timestamp
 
+from ..rq_adapter.job_format import SafeRQJob
 from .process import die_with_parent
+from .quarantine import quarantine
 
 log = logging.getLogger("stalwart.scheduler")
 
@@ -63,7 +67,7 @@ class ResilientScheduler(RQScheduler):
                 if self.should_reacquire_locks:
                     self.acquire_locks()  # type: ignore[no-untyped-call]
                 self.heartbeat()  # type: ignore[no-untyped-call]
-                self.enqueue_scheduled_jobs()  # type: ignore[no-untyped-call]
+                self.enqueue_scheduled_jobs()
                 backoff = self.interval
                 time.sleep(self.interval)
             except (redis.ConnectionError, redis.TimeoutError) as err:
@@ -71,3 +75,30 @@ class ResilientScheduler(RQScheduler):
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         self.stop()  # type: ignore[no-untyped-call]
+
+    def enqueue_scheduled_jobs(self) -> None:
+        """Move due jobs to their queues, as RQ does, reading them as ``SafeRQJob``.
+
+        RQ's own reader raised on a corrupt job hash, every round, and no due job of that queue moved
+        again (a burst worker exited 1); and it acted on fields stalwart never writes (rate limits). A
+        job whose hash is corrupt is dead-lettered as poison here instead, and the others move on.
+        """
+        self._status = self.Status.WORKING
+        if not self._scheduled_job_registries and self._acquired_locks:
+            self.prepare_registries()
+        for registry in self._scheduled_job_registries:
+            job_ids = registry.get_jobs_to_schedule(current_timestamp())
+            if not job_ids:
+                continue
+            queue = Queue(registry.name, connection=self.connection, serializer=self.serializer)
+            jobs = SafeRQJob.fetch_many(job_ids, connection=self.connection, serializer=self.serializer)
+            for job in jobs:
+                if isinstance(job, SafeRQJob) and job.corrupt:
+                    quarantine(self.connection, job, queue)
+            with self.connection.pipeline() as pipeline:
+                for job_id, job in zip(job_ids, jobs, strict=True):
+                    if isinstance(job, SafeRQJob) and not job.corrupt:
+                        queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
+                    registry.remove(job_id, pipeline=pipeline)
+                pipeline.execute()
+        self._status = self.Status.STARTED

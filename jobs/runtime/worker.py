@@ -59,7 +59,11 @@ class Worker:
         self.connection = connection if connection is not None else connect()
         self.mode: Mode = mode
         self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
-        self.queues = [Queue(q, connection=self.connection, serializer=JSONSerializer) for q in queues]
+        # RQ's own registry and maintenance code reads jobs through the queue's job class: SafeRQJob too.
+        self.queues = [
+            Queue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
+            for q in queues
+        ]
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
         cls = ForkingWorker if self.mode == "fork" else InProcessWorker

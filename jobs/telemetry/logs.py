@@ -4,7 +4,8 @@ Every line carries ``ts``, ``level``, ``pid``, ``host``, ``logger`` and ``msg``.
 Lines written while a job runs (ours, RQ's, and the application's own) also carry
 the job's ``request_id``, ``job_id``, ``job`` and ``attempt``. Only the fields
 named in ``JOB_FIELDS`` are ever written: RQ attaches a job's raw arguments to
-some records as ``extra``, and those never reach the output.
+some records as ``extra``, and those never reach the output. Text is cut short
+(``truncation``), so one enormous error message cannot flood the log.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import IO, Any
 from sentry_sdk.integrations.logging import ignore_logger
 
 from ..model.outcome import HOST
+from ..model.truncation import MESSAGE_CHARS, TRACEBACK_CHARS, shorten, shorten_json
 
 logger = logging.getLogger("stalwart")
 
@@ -63,7 +65,7 @@ class JsonFormatter(logging.Formatter):
             "pid": record.process or os.getpid(),
             "host": HOST,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": shorten(record.getMessage(), MESSAGE_CHARS),
         }
         context = _current.get()
         if context is not None:
@@ -73,9 +75,12 @@ class JsonFormatter(logging.Formatter):
             line["attempt"] = context.attempt
         for field in (*JOB_FIELDS, *EXTRA_FIELDS):
             if field in record.__dict__:
-                line[field] = record.__dict__[field]
+                value = record.__dict__[field]
+                line[field] = shorten(value, MESSAGE_CHARS) if isinstance(value, str) else value
+        if isinstance(line.get("details"), dict | list):
+            line["details"] = shorten_json(line["details"], MESSAGE_CHARS)
         if record.exc_info:
-            line["traceback"] = self.formatException(record.exc_info)
+            line["traceback"] = shorten(self.formatException(record.exc_info), TRACEBACK_CHARS)
         return json.dumps(line, default=str)
 
 

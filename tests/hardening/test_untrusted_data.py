@@ -33,14 +33,20 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from jobs import (
+    Alert,
     Classification,
     DeadLetterEntry,
+    DeadLetterError,
     DeadLetterQueue,
     NoSuchEntryError,
     PayloadError,
     Status,
+    Worker,
     request_context,
 )
+from jobs.runtime.reaper import reap
+from jobs.telemetry.dispatcher import Dispatcher
+from jobs.telemetry.lease import Lease
 from tests.hardening.untrusted_jobs import (
     ChargeTimesOut,
     FailsNotRetryable,
@@ -168,11 +174,6 @@ class Listener:
 # -- 1. RQ's `webhooks` field ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: RQ honours a forged `webhooks` field: the worker sends requests (with the rendered "
-    "failure) to any URL written in a job hash",
-)
 def test_a_forged_webhooks_field_sends_no_request(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -203,10 +204,6 @@ def test_a_forged_webhooks_field_sends_no_request(
 # -- 2. RQ's `retries_left` / `retry_intervals` -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged `retries_left` makes RQ re-run a job stalwart has dead-lettered",
-)
 @pytest.mark.parametrize(
     ("job", "intervals", "classification"),
     [
@@ -254,11 +251,6 @@ CORRUPTIONS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a corrupt job-hash field crashes RQ's loop (or the job's finish): the job is left in "
-    "the intermediate list (or `started`) with no dead-letter entry",
-)
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -291,10 +283,6 @@ def test_a_job_with_a_corrupt_hash_field_is_poison_and_the_jobs_behind_it_run(
 # -- 4. Bombs -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a compressed `data` field is inflated whole (200 MB) before the 512 KB size check",
-)
 def test_a_compressed_payload_that_inflates_to_200_mb_is_poison_without_being_inflated(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -317,11 +305,6 @@ def test_a_compressed_payload_that_inflates_to_200_mb_is_poison_without_being_in
     assert peak < 150, f"the worker's peak RSS was {peak:.0f} MB"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: enqueue has no nesting limit: 600 deep is accepted, 50,000 deep raises RecursionError "
-    "instead of PayloadError",
-)
 @pytest.mark.parametrize("depth", [600, 50_000])
 def test_enqueue_refuses_deeply_nested_arguments_with_a_payload_error(
     connection: redis.Redis, tmp_path: Path, depth: int
@@ -331,10 +314,6 @@ def test_enqueue_refuses_deeply_nested_arguments_with_a_payload_error(
     assert connection.llen("rq:queue:default") == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged payload nested 600 deep runs, then its failure path dies of RecursionError",
-)
 def test_a_forged_payload_nested_600_deep_is_poison_and_never_runs(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -351,11 +330,6 @@ def test_a_forged_payload_nested_600_deep_is_poison_and_never_runs(
     assert good.status() is Status.SUCCEEDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: arguments nested as deep as enqueue accepts (600) break the failure path: the job "
-    "stays `started` with no dead-letter entry, while the log says it was dead-lettered",
-)
 def test_a_failing_job_nested_as_deep_as_enqueue_accepts_is_dead_lettered(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -388,10 +362,6 @@ def test_a_failing_job_nested_as_deep_as_enqueue_accepts_is_dead_lettered(
 # -- 5. What enqueue refuses, the worker must refuse, and the other way round -----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged payload with NaN/Infinity runs, though enqueue refuses those values",
-)
 @pytest.mark.parametrize(
     "value", [float("nan"), float("inf"), float("-inf")], ids=["NaN", "Infinity", "-Infinity"]
 )
@@ -411,11 +381,6 @@ def test_a_forged_payload_with_a_non_json_number_is_poison_and_never_runs(
     assert entry is not None and entry.classification is Classification.POISON
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the worker's size check measures RQ's whole `data` field, enqueue measures the "
-    "payload: a payload enqueue accepts is dead-lettered as over the limit",
-)
 @pytest.mark.parametrize("character", ["x", "é"], ids=["ascii", "non-ascii"])
 def test_a_payload_as_large_as_enqueue_accepts_runs(
     connection: redis.Redis,
@@ -452,10 +417,6 @@ def test_a_payload_as_large_as_enqueue_accepts_runs(
     assert Path(ran).read_text() == "ran\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: Job.enqueue(self=1) is accepted for a job whose perform takes **kwargs",
-)
 def test_enqueue_refuses_an_argument_named_self(connection: redis.Redis) -> None:
     # perform(self, **kwargs) cannot be called with self=1 (it would get two values for `self`).
     with pytest.raises(PayloadError, match="self"):
@@ -472,10 +433,6 @@ def _sentry_event_for(sentry: Any, job: str) -> dict[str, Any]:
     return event  # type: ignore[no-any-return]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a 5 MB poison payload is copied whole into the entry's head and the Sentry event",
-)
 def test_a_5_mb_poison_payload_is_truncated_in_the_entry_and_the_sentry_event(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -497,10 +454,6 @@ def test_a_5_mb_poison_payload_is_truncated_in_the_entry_and_the_sentry_event(
     assert "truncated" in sent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a 2 MB error message is copied whole into the entry and into a 4 MB Sentry event",
-)
 def test_a_2_mb_error_message_is_truncated_in_the_entry_and_the_sentry_event(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -520,10 +473,6 @@ def test_a_2_mb_error_message_is_truncated_in_the_entry_and_the_sentry_event(
     assert event["message"].startswith(f"{RaisesAHugeError.name} (job {handle.id}, attempt 1/1) failed")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a large (400 KB) argument is copied whole into the Sentry event",
-)
 def test_a_large_argument_is_kept_whole_for_replay_and_truncated_in_the_sentry_event(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -561,11 +510,6 @@ def _text_of(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: an unreadable item in the alert outbox kills the dispatcher thread: later alerts are "
-    "never sent",
-)
 @pytest.mark.parametrize(
     ("unreadable", "delivered_too"),
     [
@@ -603,10 +547,6 @@ def test_an_unreadable_outbox_item_does_not_stop_later_alerts(
         assert delivered_too in _text_of(mail)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the dispatcher pops an alert before sending it: a worker killed mid-send loses it",
-)
 def test_an_alert_being_sent_when_its_worker_is_killed_is_delivered_by_another_worker(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -645,3 +585,263 @@ def _release(fifo: Path) -> None:
     except OSError as err:
         if err.errno != errno.ENXIO:  # ENXIO: nobody is reading it
             raise
+
+
+# -- 8. More outlets of the same classes ------------------------------------------------------------------
+
+
+def test_a_key_holding_no_hash_is_poison_and_the_jobs_behind_it_run(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a job id on the queue whose key holds a string, not a hash, and a good job behind it
+    forged = Succeeds.enqueue(connection=connection, path=str(tmp_path / "forged-ran"))
+    connection.delete(f"rq:job:{forged.id}")
+    connection.set(f"rq:job:{forged.id}", "not a hash")
+    good = Succeeds.enqueue(connection=connection, path=str(tmp_path / "good-ran"))
+
+    burst(subprocess_env, "--in-process")
+
+    assert good.status() is Status.SUCCEEDED
+    entry = entry_or_none(connection, forged.id)
+    assert entry is not None and entry.classification is Classification.POISON
+    assert entry.error_message.startswith("its job hash is corrupt: its key holds no hash (WRONGTYPE")
+    assert connection.lrange(INTERMEDIATE, 0, -1) == []
+
+
+def test_a_forking_worker_makes_a_corrupt_job_poison_before_forking_for_it(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    corrupt = Succeeds.enqueue(connection=connection, path=str(tmp_path / "corrupt-ran"))
+    connection.hset(f"rq:job:{corrupt.id}", "timeout", "forever")
+    good = Succeeds.enqueue(connection=connection, path=str(tmp_path / "good-ran"))
+
+    burst(subprocess_env)
+
+    assert good.status() is Status.SUCCEEDED
+    entry = DeadLetterQueue(connection).get(corrupt.id)
+    assert (entry.classification, entry.job, entry.queue) == (Classification.POISON, Succeeds.name, "default")
+    assert entry.error_message.startswith("its job hash is corrupt: its 'timeout' field is not a timeout")
+    assert not (tmp_path / "corrupt-ran").exists()
+    assert corrupt.status() is Status.DEAD_LETTERED
+    assert connection.llen(OUTBOX) == 1
+
+
+@pytest.mark.parametrize("field", ["status", "stalwart_history"])
+def test_a_scheduled_job_with_a_corrupt_hash_is_poison_and_the_scheduler_goes_on(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path, field: str
+) -> None:
+    # Given two jobs due in RQ's scheduled registry (retries, say): the first with a corrupt field
+    corrupt = Succeeds.enqueue(connection=connection, path=str(tmp_path / "corrupt-ran"))
+    good = Succeeds.enqueue(connection=connection, path=str(tmp_path / "good-ran"))
+    for handle in (corrupt, good):
+        connection.lrem("rq:queue:default", 1, handle.id)
+        connection.hset(f"rq:job:{handle.id}", "status", "scheduled")
+    connection.hset(f"rq:job:{corrupt.id}", field, CORRUPTIONS[field])
+    connection.zadd("rq:scheduled:default", {corrupt.id: 1, good.id: 2})
+
+    # When a worker (and its scheduler) runs until nothing is queued or scheduled
+    burst(subprocess_env, "--in-process")
+
+    # Then the good job ran, and the corrupt one is poison and never ran
+    assert good.status() is Status.SUCCEEDED
+    assert DeadLetterQueue(connection).get(corrupt.id).classification is Classification.POISON
+    assert not (tmp_path / "corrupt-ran").exists()
+    assert connection.zcard("rq:scheduled:default") == 0
+
+
+def test_rqs_own_cleanup_of_abandoned_jobs_in_a_worker_honours_nothing_in_the_job_hash(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a job left started by a dead worker (as RQ's maintenance finds it before the reaper does), with a
+    # failure callback, retries and a webhook forged into its hash, and a job with a corrupt status
+    forged = Succeeds.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    corrupt = Succeeds.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    connection.delete("rq:queue:default")
+    connection.hset(
+        f"rq:job:{forged.id}",
+        mapping={
+            "status": "started",
+            "failure_callback_name": "tests.hardening.untrusted_jobs.forged_callback",
+            "retries_left": 3,
+            "webhooks": json.dumps(
+                [{"url": "http://127.0.0.1:9/", "job_status": "failed", "method": "POST"}]
+            ),
+        },
+    )
+    connection.hset(f"rq:job:{corrupt.id}", "status", "bogus")
+    connection.zadd("rq:wip:default", {f"{forged.id}:exec-1": 1, f"{corrupt.id}:exec-2": 1})
+
+    # When the worker's RQ maintenance cleans its queues' registries
+    Worker(["default"], connection=connection, mode="inprocess")._rq_worker().clean_registries()
+
+    # Then no callback ran and nothing was requeued
+    assert connection.get("hardening:forged-callback-ran") is None
+    assert connection.llen("rq:queue:default") == 0
+
+
+def test_an_abandoned_job_with_a_malformed_kill_count_is_still_settled(
+    connection: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a started job whose worker died (its heartbeat lapsed), with garbage in stalwart's kill count,
+    # which made every round of the reaper fail on that queue
+    handle = Succeeds.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    connection.hset(f"rq:job:{handle.id}", mapping={"status": "started", "stalwart_kills": "many"})
+    connection.lrem("rq:queue:default", 1, handle.id)
+    connection.zadd("rq:wip:default", {f"{handle.id}:exec-1": 1})
+
+    settled = reap(connection, ["default"])
+
+    assert settled == {handle.id: "abandoned"}
+    assert DeadLetterQueue(connection).get(handle.id).classification is Classification.ABANDONED
+
+
+def test_a_replay_with_arguments_past_the_limits_is_refused_and_changes_nothing(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    handle = TakesATree.enqueue(connection=connection, path=str(tmp_path / "ran"), tree=[1])
+    burst(subprocess_env, "--in-process")
+    dlq = DeadLetterQueue(connection)
+
+    with pytest.raises(DeadLetterError, match=r"argument 'tree' .* more than 32 levels deep"):
+        dlq.replay(handle.id, kwargs={"path": str(tmp_path / "ran"), "tree": nested(33)})
+    with pytest.raises(DeadLetterError, match="over the 524288-byte limit"):
+        dlq.replay(handle.id, kwargs={"path": str(tmp_path / "ran"), "tree": "x" * (600 * KB)})
+
+    assert dlq.get(handle.id).status == "dead"
+    assert connection.llen("rq:queue:default") == 0
+
+
+def test_a_poison_payload_with_a_large_argument_keeps_it_whole_for_replay_but_out_of_the_entry_head(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a job this worker does not know (its module not imported), with a 300 KB argument
+    text = "z" * (300 * KB)
+    forged = forge(connection, "hardening.NotImportedHere", {"text": text})
+
+    burst(subprocess_env, "--in-process")
+
+    dlq = DeadLetterQueue(connection)
+    assert dlq.get(forged).kwargs == {"text": text}
+    (listed,) = dlq.get_many([forged], full=False)  # what replays read
+    assert listed.kwargs == {"text": text}
+    assert len(head_of(connection, forged)) < 8 * KB
+
+
+def test_the_worker_log_line_of_a_2_mb_error_is_cut_short(
+    connection: redis.Redis, subprocess_env: dict[str, str]
+) -> None:
+    handle = RaisesAHugeError.enqueue(connection=connection, size=2 * MB)
+
+    run = burst(subprocess_env, "--in-process")
+
+    assert handle.status() is Status.DEAD_LETTERED
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    ended = [
+        line for line in lines if line.get("job_id") == handle.id and line["msg"].startswith("job ended")
+    ]
+    assert len(ended) == 1 and "truncated" in ended[0]["msg"]
+    assert max(len(line) for line in run.stderr.splitlines()) < 32 * KB
+
+
+def test_a_forged_history_of_huge_records_never_makes_the_alert_too_big_for_sentry(
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a failing job whose hash carries a forged history: well-formed records with megabytes of text
+    handle = FailsNotRetryable.enqueue(connection=connection, path=str(tmp_path / "ran"))
+    record = {"number": 0, "outcome": "retrying", "error_message": "m" * MB, "traceback": "t" * MB}
+    connection.hset(f"rq:job:{handle.id}", "stalwart_history", json.dumps([record] * 3))
+
+    with sentry_server() as sentry, long_running({**subprocess_env, "SENTRY_DSN": sentry.dsn}, tmp_path) as w:
+        w.start(*IMPORT, "--in-process")
+        event = _sentry_event_for(sentry, FailsNotRetryable.name)
+
+    sent = json.dumps(event)
+    assert len(sent) < 200 * KB, f"the Sentry event is {len(sent)} bytes"
+    assert "truncated" in sent
+    entry = DeadLetterQueue(connection).get(handle.id)
+    assert [len(r.get("error_message") or "") < 20 * KB for r in entry.history] == [True] * 4
+
+
+class Recording:
+    """A sink that keeps what it is sent."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.sent: list[Alert] = []
+
+    def send(self, alert: Alert) -> None:
+        self.sent.append(alert)
+
+
+def test_an_unreadable_outbox_item_is_logged_and_set_aside_for_a_person(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    connection.rpush(OUTBOX, b"\x00garbage{", Alert("readable", "delivered").to_json())
+    sink = Recording()
+    dispatcher = Dispatcher(connection, [sink])
+
+    dispatcher.start()
+    try:
+        wait_for(lambda: [a.title for a in sink.sent] == ["readable"], timeout_s=10)
+    finally:
+        dispatcher.stop(close_sinks=False)
+
+    assert connection.lrange("stalwart:alerts:unreadable", 0, -1) == [b"\x00garbage{"]
+    assert connection.llen(OUTBOX) == 0
+    assert connection.keys("stalwart:alerts:sending:*") == []
+    assert any("set aside in stalwart:alerts:unreadable" in r.getMessage() for r in caplog.records)
+
+
+def test_stopping_a_dispatcher_delivers_what_is_left_past_an_unreadable_item(connection: redis.Redis) -> None:
+    connection.rpush(OUTBOX, json.dumps(["not", "an", "alert"]), Alert("left over", "delivered").to_json())
+    sink = Recording()
+
+    Dispatcher(connection, [sink]).stop(close_sinks=False)
+
+    assert [a.title for a in sink.sent] == ["left over"]
+    assert connection.llen("stalwart:alerts:unreadable") == 1
+
+
+def test_what_a_dead_dispatcher_was_sending_goes_back_to_the_outbox_once_its_lease_lapses(
+    connection: redis.Redis,
+) -> None:
+    # Given a dispatcher that died while sending an alert (its lease still held), and a live one
+    dead = "host:1:dead"
+    connection.rpush(f"stalwart:alerts:sending:{dead}", Alert("in flight", "x").to_json())
+    connection.sadd("stalwart:alerts:dispatchers", dead)
+    connection.set(f"stalwart:alerts:lease:{dead}", dead, ex=60)
+    connection.rpush(OUTBOX, Alert("queued", "x").to_json())
+    live = Lease(connection, "host:2:live")
+
+    # While its lease holds, its alert is its own
+    assert live.recover_lapsed() == 0
+    # Once it lapses, the alert goes to the head of the outbox, and the dead dispatcher is forgotten
+    connection.delete(f"stalwart:alerts:lease:{dead}")
+    assert live.recover_lapsed() == 1
+    assert [Alert.from_json(raw).title for raw in connection.lrange(OUTBOX, 0, -1)] == ["in flight", "queued"]
+    assert connection.smembers("stalwart:alerts:dispatchers") == set()
+    assert live.recover_lapsed() == 0
+
+
+def test_a_redis_without_lmove_still_gets_its_alerts_delivered_at_least_once(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a Redis older than 6.2, which has no (B)LMOVE
+    def unknown(*args: object, **kwargs: object) -> None:
+        raise redis.ResponseError("unknown command 'BLMOVE', with args beginning with: ")
+
+    monkeypatch.setattr(connection, "blmove", unknown)
+    monkeypatch.setattr(connection, "lmove", unknown)
+    connection.rpush(OUTBOX, Alert("first", "x").to_json(), Alert("left over", "x").to_json())
+    sink = Recording()
+    dispatcher = Dispatcher(connection, [sink])
+
+    dispatcher.start()
+    try:
+        wait_for(lambda: len(sink.sent) == 2, timeout_s=10)
+    finally:
+        dispatcher.stop(close_sinks=False)
+
+    assert sorted(a.title for a in sink.sent) == ["first", "left over"]
+    assert connection.keys("stalwart:alerts:sending:*") == []

@@ -97,3 +97,8 @@ class RaisesAHugeError(Job):
 
     def perform(self, size: int) -> None:
         raise RuntimeError("the gateway answered: " + "x" * size)
+
+
+def forged_callback(job: Any, connection: Any, *args: Any) -> None:
+    """What a forged ``failure_callback_name`` names in the tests: it records that it was called."""
+    connection.set("hardening:forged-callback-ran", job.id)
