@@ -104,10 +104,6 @@ def leaks(output: bytes) -> list[str]:
     return [repr(sequence) for sequence in DATA_SEQUENCES if sequence in output]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: dlq list passes error messages to rich as markup; '[/api/v1/charge]' raises MarkupError",
-)
 def test_dlq_list_shows_an_error_message_with_square_brackets_as_text(
     connection: redis.Redis, subprocess_env: dict[str, str]
 ) -> None:
@@ -124,9 +120,6 @@ def test_dlq_list_shows_an_error_message_with_square_brackets_as_text(
     assert "RuntimeError: GET [/api/v1/charge] failed" in row
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: dlq list renders [link=...] in an error message as an OSC 8 hyperlink"
-)
 def test_dlq_list_in_a_terminal_shows_markup_in_an_error_message_as_text_not_as_a_hyperlink(
     connection: redis.Redis, terminal_env: dict[str, str]
 ) -> None:
@@ -140,10 +133,6 @@ def test_dlq_list_in_a_terminal_shows_markup_in_an_error_message_as_text_not_as_
     assert f"RuntimeError: see {LINK_MARKUP}".encode() in output, output.decode(errors="replace")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: dlq list/show print escape sequences from error messages raw to the terminal",
-)
 @pytest.mark.parametrize("command", ["list", "show"])
 def test_escape_sequences_in_an_error_message_never_reach_the_terminal(
     connection: redis.Redis, terminal_env: dict[str, str], command: str
@@ -160,9 +149,6 @@ def test_escape_sequences_in_an_error_message_never_reach_the_terminal(
     assert leaks(output) == []
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: dlq show prints the request id raw, escape sequences included"
-)
 def test_a_request_id_with_escape_sequences_never_reaches_the_terminal(
     connection: redis.Redis, terminal_env: dict[str, str]
 ) -> None:
@@ -178,10 +164,6 @@ def test_a_request_id_with_escape_sequences_never_reaches_the_terminal(
     assert leaks(output) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: job and counter names from Redis reach the terminal as markup and raw escapes",
-)
 def test_a_job_name_with_escape_sequences_and_markup_is_shown_as_text_by_dlq_list_show_and_stats(
     connection: redis.Redis, terminal_env: dict[str, str]
 ) -> None:
