@@ -3,19 +3,31 @@
 ``parser`` declares every command; each command's code lives in its own module
 (``worker``, ``dlq``, ``sweep``, ``stats``, ``checks``, ``demo``), imported only
 when that command runs.
+
+A mistake or a failure of the environment (Redis, a file, the disk) is one line
+on standard error that says what to do, and a non-zero exit: never a traceback.
+A traceback is left only for what is a bug.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import cast
 
+import redis
+
+from .._file_errors import explain
 from ..errors import JobsError
 from .parser import build_parser
+from .render import visible
 
 __all__ = ["build_parser", "main"]
+
+# What a shell reports for a command killed by SIGPIPE (128 + 13), as `yes | head` does.
+EXIT_READER_LEFT = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,9 +39,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, _, function = str(args.run).partition(":")
     run = cast(Callable[..., int], getattr(importlib.import_module(f"{__name__}.{module}"), function))
     try:
-        return run(args)
+        code = run(args)
+        sys.stdout.flush()  # a reader that left is noticed here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        return _reader_left()
     except (JobsError, ValueError) as err:
-        print(f"stalwart: {err}", file=sys.stderr)
-        return 1
+        return _failed(str(err))
+    except redis.RedisError as err:
+        return _failed(
+            f"Redis failed ({type(err).__name__}: {err}); check that it is running, reachable and not "
+            "full (REDIS_URL), then run the command again"
+        )
+    except OSError as err:
+        return _failed(explain(err))
     except KeyboardInterrupt:
         return 130
+
+
+def _failed(message: str) -> int:
+    # One line: a message may quote data from Redis (a job name), newlines and escapes included.
+    print(f"stalwart: {visible(message)}", file=sys.stderr)
+    return 1
+
+
+def _reader_left() -> int:
+    """The reader of standard output went away (``stalwart dlq list --json | head``): stop quietly.
+
+    Standard output is pointed at /dev/null, so that the interpreter's own flush at exit does not
+    fail and print the same error again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_READER_LEFT
