@@ -12,6 +12,7 @@ errors without catching their own::
     ├── NoSuchJobError       a handle whose job Redis no longer knows
     ├── NoSuchEntryError     a dead-letter id that does not exist
     ├── DeadLetterError      an operation the entry's state does not allow (replay a discarded entry)
+    ├── ArchiveError         the dead-letter archive file cannot be written (no entry was lost)
     └── ResultUnavailable    result() of a job that has not succeeded (yet)
 """
 
@@ -70,6 +71,10 @@ class NoSuchEntryError(JobsError, LookupError):
 
 class DeadLetterError(JobsError):
     """An operation on a dead-letter entry that its state does not allow; nothing was changed."""
+
+
+class ArchiveError(JobsError):
+    """The dead-letter archive file could not be opened or written; every entry is in Redis or the file."""
 
 
 class EnqueueError(JobsError):

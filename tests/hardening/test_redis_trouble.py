@@ -306,7 +306,6 @@ def read_archive(target: Path) -> tuple[list[str], list[str]]:
     return archived, unreadable
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: dlq archive on a full disk fails with an OSError traceback")
 def test_dlq_archive_on_a_full_disk_fails_with_one_line_and_loses_no_entry(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -324,10 +323,6 @@ def test_dlq_archive_on_a_full_disk_fails_with_one_line_and_loses_no_entry(
     assert [i for i in ids if i not in archived and not dlq.exists(i)] == []  # none lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a failed archive leaves a truncated line and entries that the next run writes again",
-)
 def test_dlq_archive_after_a_full_disk_leaves_valid_json_lines_with_every_entry_exactly_once(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -303,7 +303,6 @@ def modes_under(top: Path) -> dict[str, str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the dlq archive file is created 0644 (world-readable)")
 def test_the_archive_file_is_created_readable_by_its_owner_only(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
