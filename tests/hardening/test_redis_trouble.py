@@ -103,9 +103,6 @@ def fill(connection: redis.Redis) -> None:
 # -- a full Redis ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11: a worker started on a full Redis dies of OutOfMemoryError at once"
-)
 def test_a_worker_started_while_redis_is_full_waits_and_runs_every_queued_job_once_memory_is_freed(
     own_redis: EmbeddedRedis, pool: Workers, tmp_path: Path
 ) -> None:
@@ -128,10 +125,6 @@ def test_a_worker_started_while_redis_is_full_waits_and_runs_every_queued_job_on
     assert TRACEBACK not in log.read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a worker exits 1 on OutOfMemoryError from RQ's bookkeeping; queued jobs wait forever",
-)
 def test_a_worker_whose_redis_fills_up_mid_job_carries_on_once_memory_is_freed_and_loses_no_job(
     own_redis: EmbeddedRedis, pool: Workers, tmp_path: Path
 ) -> None:
@@ -160,6 +153,63 @@ def test_a_worker_whose_redis_fills_up_mid_job_carries_on_once_memory_is_freed_a
         assert DeadLetterQueue(connection).get(running.id).classification is Classification.ABANDONED
     assert worker.poll() is None
     assert TRACEBACK not in log.read_text()
+
+
+def test_a_job_whose_end_a_full_redis_refused_is_settled_as_abandoned_and_the_in_process_worker_goes_on(
+    own_redis: EmbeddedRedis, pool: Workers, tmp_path: Path
+) -> None:
+    # Given an in-process worker in the middle of a job (not idempotent), with a job queued behind it
+    connection = redis.Redis.from_url(own_redis.url)
+    worker, log = pool.start(*TROUBLE_JOBS, "--in-process"), pool.log_of(0)
+    started, release, runs = tmp_path / "started", tmp_path / "release", tmp_path / "runs"
+    running = TroubleBlocksUntilReleased.enqueue(
+        connection=connection, started=str(started), release=str(release)
+    )
+    wait_for(started.exists)
+    queued = TroubleAppends.enqueue(connection=connection, path=str(runs))
+
+    # When Redis is full as the job ends (its end cannot be recorded), and memory is freed later
+    fill(connection)
+    release.touch()
+    wait_for(lambda: worker.poll() is not None or says_redis_is_full(log), timeout_s=30)
+    connection.config_set("maxmemory", 0)
+
+    # Then the job that ran is settled as abandoned (it may have taken effect: a person verifies it),
+    # the queued job runs, and the worker said once why it could not record the job's end
+    assert queued.wait(timeout_s=30) is Status.SUCCEEDED
+    assert running.wait(timeout_s=30) is Status.DEAD_LETTERED
+    assert DeadLetterQueue(connection).get(running.id).classification is Classification.ABANDONED
+    unrecorded = [
+        r for r in json_lines(log) if str(r.get("msg")).startswith(f"could not record how job {running.id}")
+    ]
+    assert len(unrecorded) == 1 and FULL.search(str(unrecorded[0]["msg"]))
+    assert worker.poll() is None
+    assert TRACEBACK not in log.read_text() and not_json(log) == []
+
+
+@pytest.mark.parametrize("mode", ["fork", "in-process"])
+def test_a_worker_idle_when_redis_fills_up_runs_the_next_job_once_memory_is_freed(
+    own_redis: EmbeddedRedis, pool: Workers, tmp_path: Path, mode: str
+) -> None:
+    # Given an idle worker, its scheduler running
+    connection = redis.Redis.from_url(own_redis.url)
+    worker, log = (
+        pool.start(*TROUBLE_JOBS, *(["--in-process"] if mode == "in-process" else [])),
+        pool.log_of(0),
+    )
+    first = TroubleAppends.enqueue(connection=connection, path=str(tmp_path / "runs"), text="first")
+    assert first.wait(timeout_s=30) is Status.SUCCEEDED
+
+    # When Redis is full for a while (its reaper and scheduler meet it), then has room again
+    fill(connection)
+    wait_for(lambda: any(FULL.search(str(r.get("msg"))) for r in json_lines(log)), timeout_s=30)
+    connection.config_set("maxmemory", 0)
+
+    # Then the worker runs the next job, and its log is JSON lines with no traceback
+    after = TroubleAppends.enqueue(connection=connection, path=str(tmp_path / "runs"), text="after")
+    assert after.wait(timeout_s=30) is Status.SUCCEEDED
+    assert worker.poll() is None
+    assert TRACEBACK not in log.read_text() and not_json(log) == []
 
 
 # -- enqueue against a Redis that never answers ------------------------------------------------
@@ -464,10 +514,6 @@ def test_a_job_of_a_killed_worker_with_a_custom_rq_key_prefix_is_settled_by_anot
 # -- the log during an outage ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the scheduler process dies on a Redis error and multiprocessing prints a raw traceback",
-)
 def test_every_line_a_worker_logs_through_a_redis_outage_is_json(
     own_redis: EmbeddedRedis, pool: Workers, tmp_path: Path
 ) -> None:
