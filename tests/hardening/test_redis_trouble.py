@@ -22,7 +22,12 @@ import redis
 
 from jobs import Classification, DeadLetterQueue, EmbeddedRedis, Status, Worker
 from tests.conftest import REPO
-from tests.hardening.trouble_jobs import TroubleAppends, TroubleBlocksUntilReleased, TroubleFails
+from tests.hardening.trouble_jobs import (
+    TroubleAppends,
+    TroubleBlocksUntilReleased,
+    TroubleFails,
+    TroubleWarns,
+)
 from tests.workers import STALWART, Workers, stalwart, wait_for
 
 TROUBLE_JOBS = ("--import", "tests.hardening.trouble_jobs")
@@ -547,3 +552,20 @@ def test_every_line_a_worker_logs_through_a_redis_outage_is_json(
 
     # Then every line of its log is one JSON object
     assert not_json(log) == []
+
+
+def test_what_python_itself_writes_in_a_worker_is_a_json_line_too(
+    connection: redis.Redis, subprocess_env: dict[str, str]
+) -> None:
+    # Given a job that issues a warning (Python prints warnings to stderr itself, as plain text)
+    handle = TroubleWarns.enqueue(connection=connection, text="old_api() is deprecated")
+
+    # When a worker runs it
+    run = stalwart("worker", *TROUBLE_JOBS, "--burst", "--in-process", env=subprocess_env)
+
+    # Then the warning is one JSON line of the worker's log, like every other line
+    assert run.returncode == 0, run.stderr[-800:]
+    assert handle.status() is Status.SUCCEEDED
+    lines = [json.loads(line) for line in run.stderr.splitlines()]
+    (warned,) = [line for line in lines if line["logger"] == "py.warnings"]
+    assert "UserWarning: old_api() is deprecated" in str(warned["msg"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
 from jobs import Job
@@ -56,3 +57,13 @@ class TroubleBlocksUntilReleased(Job):
                 raise TimeoutError(f"{release} was not created within 60 s")
             time.sleep(0.05)
         return "released"
+
+
+class TroubleWarns(Job):
+    """Issues a Python warning (as a library warning about its use would), then succeeds."""
+
+    name = "hardening.TroubleWarns"
+
+    def perform(self, text: str) -> str:
+        warnings.warn(text, UserWarning, stacklevel=1)
+        return text
