@@ -13,6 +13,7 @@ inside a worker at its first job.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -36,7 +37,7 @@ class Settings:
     key_prefix: str = "stalwart"
     # Producers
     limits: Limits = field(default_factory=Limits)
-    enqueue_attempts: int = 8
+    enqueue_deadline_s: float = 5.0
     # Workers
     heartbeat_interval_s: int = 5
     heartbeat_ttl_s: int = 15
@@ -69,7 +70,7 @@ class Settings:
                     "STALWART_MAX_PAYLOAD_BYTES", int, DEFAULT_MAX_PAYLOAD_BYTES, minimum=1
                 )
             ),
-            enqueue_attempts=read.number("STALWART_ENQUEUE_ATTEMPTS", int, 8, minimum=1),
+            enqueue_deadline_s=read.number("STALWART_ENQUEUE_DEADLINE_S", float, 5.0, minimum=0.1),
             heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
             heartbeat_ttl_s=read.number("STALWART_HEARTBEAT_TTL_S", int, 15, minimum=2),
             kill_limit=read.number("STALWART_KILL_LIMIT", int, 3, minimum=1),
@@ -119,6 +120,8 @@ class _Reader:
         what = "a whole number" if kind is int else "a number"
         try:
             value = kind(raw)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(raw)  # nan or inf: no setting means that
         except ValueError:
             raise ConfigurationError(
                 f"{name}={raw!r} is not {what}; set it to {what} >= {minimum:g}"

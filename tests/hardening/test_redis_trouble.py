@@ -272,10 +272,6 @@ else:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: enqueue has no overall deadline; the client's own retries and timeouts multiply it",
-)
 @pytest.mark.parametrize(
     ("server", "how"),
     [("silent", "own client"), ("silent", "REDIS_URL"), ("nothing listens", "own client")],
