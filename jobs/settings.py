@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -64,7 +65,7 @@ class Settings:
             redis_url=read.text("REDIS_URL"),
             home=Path(read.text("STALWART_HOME") or ".stalwart"),
             redis_server=read.text("STALWART_REDIS_SERVER"),
-            key_prefix=read.text("STALWART_KEY_PREFIX") or "stalwart",
+            key_prefix=_key_prefix(read.text("STALWART_KEY_PREFIX")),
             limits=Limits(
                 max_payload_bytes=read.number(
                     "STALWART_MAX_PAYLOAD_BYTES", int, DEFAULT_MAX_PAYLOAD_BYTES, minimum=1
@@ -93,6 +94,20 @@ class Settings:
         if unknown:
             raise TypeError(f"Settings has no field {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return replace(self, **changes)
+
+
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:{}-]+")
+
+
+def _key_prefix(text: str | None) -> str:
+    """``STALWART_KEY_PREFIX`` without a trailing colon (one is added), in the characters RQ allows."""
+    prefix = (text or "stalwart").rstrip(":")
+    if not _KEY_PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"STALWART_KEY_PREFIX={text!r} cannot prefix Redis keys; use letters, digits and _ . : - {{ }}, "
+            "e.g. STALWART_KEY_PREFIX=billing"
+        )
+    return prefix
 
 
 def _path(text: str | None) -> Path | None:

@@ -37,7 +37,7 @@ def archive(dlq: EntryStore, older_than: timedelta, path: Path | str, now: datet
         return 0  # before the year 1: nothing failed that long ago
     ids = [
         i.decode() if isinstance(i, bytes) else str(i)
-        for i in dlq.connection.zrangebyscore(_keys.DEAD_LETTER_INDEX, "-inf", cutoff.timestamp())
+        for i in dlq.connection.zrangebyscore(_keys.dead_letter_index(), "-inf", cutoff.timestamp())
     ]
     if not ids:
         return 0

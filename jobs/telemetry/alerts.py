@@ -25,7 +25,6 @@ from .. import _keys
 
 log = logging.getLogger("stalwart.alerts")
 
-OUTBOX = _keys.PREFIX + "alerts:outbox"
 OUTBOX_LIMIT = 10_000
 
 
@@ -63,9 +62,9 @@ def raise_alert(
     target: Any = pipeline if pipeline is not None else connection
     if target is None:
         raise ValueError("raise_alert needs a connection or a pipeline")
-    target.rpush(OUTBOX, alert.to_json())
+    target.rpush(_keys.alert_outbox(), alert.to_json())
     # Bounded: with no worker running for a long time the oldest alerts go (they are in the log too).
-    target.ltrim(OUTBOX, -OUTBOX_LIMIT, -1)
+    target.ltrim(_keys.alert_outbox(), -OUTBOX_LIMIT, -1)
 
 
 def raise_on_change(connection: redis.Redis, state_key: str, alert: Alert | None) -> bool:

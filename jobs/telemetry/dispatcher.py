@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import redis
 
-from .alerts import OUTBOX, Alert
+from .. import _keys
+from .alerts import Alert
 from .sinks import Sink
 
 log = logging.getLogger("stalwart.alerts")
@@ -31,7 +32,7 @@ class Dispatcher(threading.Thread):
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                popped = self.connection.blpop([OUTBOX], timeout=1)
+                popped = self.connection.blpop([_keys.alert_outbox()], timeout=1)
             except redis.RedisError as err:
                 log.warning("could not read the alert outbox (%s); trying again", err)
                 self.stopping.wait(1)
@@ -56,7 +57,7 @@ class Dispatcher(threading.Thread):
         if self.is_alive():
             self.join(timeout=5)
         try:
-            while isinstance(raw := self.connection.lpop(OUTBOX), bytes | str):
+            while isinstance(raw := self.connection.lpop(_keys.alert_outbox()), bytes | str):
                 self.deliver(Alert.from_json(raw))
         except redis.RedisError as err:
             log.warning("could not deliver the alerts left in the outbox (%s); the next worker will", err)

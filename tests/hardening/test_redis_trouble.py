@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs import Classification, DeadLetterQueue, EmbeddedRedis, Status, Worker
+from jobs import Classification, DeadLetterQueue, EmbeddedRedis, Status, Worker, settings
 from tests.conftest import REPO
 from tests.hardening.trouble_jobs import (
     TroubleAppends,
@@ -510,6 +510,90 @@ def test_a_job_of_a_killed_worker_with_a_custom_rq_key_prefix_is_settled_by_anot
         assert rq_keys(connection) == []
     finally:
         pool.kill_all()
+
+
+@pytest.fixture
+def apart_env(team2_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Every process of this application runs with RQ_KEY_PREFIX=team2 and STALWART_KEY_PREFIX=app2 (this
+    test's process too, for stalwart's keys: RQ reads its prefix when it is imported)."""
+    monkeypatch.setenv("STALWART_KEY_PREFIX", "app2")
+    settings.reset()
+    return {**team2_env, "STALWART_KEY_PREFIX": "app2"}
+
+
+def keys_outside(connection: redis.Redis, *prefixes: str) -> list[bytes]:
+    """Every key in Redis that starts with none of ``prefixes``."""
+    return sorted(k for k in connection.scan_iter() if not k.startswith(tuple(p.encode() for p in prefixes)))
+
+
+def test_workers_replays_the_reaper_and_checks_under_custom_prefixes_leave_no_key_outside_them(
+    own_redis: EmbeddedRedis, apart_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given a worker of an application whose RQ keys are under team2: and whose stalwart keys are under app2:
+    connection = redis.Redis.from_url(own_redis.url)
+    dlq = DeadLetterQueue(connection)
+    pool = Workers(apart_env, tmp_path)
+    try:
+        doomed = pool.start(*TROUBLE_JOBS)
+
+        # When it runs jobs of every kind: one that succeeds, one dead-lettered (an entry, an alert, the
+        # statistics), one retried (the scheduler), one behind a circuit, one behind an idempotency guard
+        # counting with an application counter, and two fixed later and replayed (one alone, one in bulk)
+        fixed = tmp_path / "fixed"
+        ran = [
+            enqueue_as_team2(apart_env, "TroubleAppends", path=str(tmp_path / "runs")),
+            enqueue_as_team2(apart_env, "TroubleRetriesOnce", marker=str(tmp_path / "marker")),
+            enqueue_as_team2(apart_env, "TroubleGuarded", key="welcome-7"),
+        ]
+        dead = [
+            enqueue_as_team2(apart_env, "TroubleFails", message="failed"),
+            enqueue_as_team2(apart_env, "TroubleBehindCircuit"),
+        ]
+        replayed = [
+            enqueue_as_team2(apart_env, "TroubleFailsUntilFileExists", path=str(fixed)) for _ in range(2)
+        ]
+        wait_for(lambda: all(dlq.exists(i) for i in dead + replayed), timeout_s=30)
+        wait_for(
+            lambda: all(connection.hget(f"team2:job:{i}", "status") == b"finished" for i in ran), timeout_s=30
+        )
+        fixed.touch()
+        one = stalwart("dlq", "replay", replayed[0], *TROUBLE_JOBS, env=apart_env)
+        assert one.returncode == 0, one.stderr[-800:]
+        bulk = stalwart(
+            "dlq",
+            "replay",
+            "--all",
+            "--yes",
+            "--job",
+            "hardening.TroubleFailsUntilFileExists",
+            *TROUBLE_JOBS,
+            env=apart_env,
+        )
+        assert (bulk.returncode, bulk.stdout) == (0, "replayed 1 entries\n"), bulk.stderr[-800:]
+        wait_for(lambda: all(dlq.get(i).status == "resolved" for i in replayed), timeout_s=30)
+
+        # And a job's worker is killed mid-job, so another worker's reaper settles it
+        started, release = tmp_path / "started", tmp_path / "release"
+        abandoned = enqueue_as_team2(
+            apart_env, "TroubleBlocksUntilReleased", started=str(started), release=str(release)
+        )
+        wait_for(started.exists)
+        doomed.kill()
+        doomed.wait(10)
+        release.touch()
+        pool.start(*TROUBLE_JOBS)
+        wait_for(lambda: dlq.exists(abandoned), timeout_s=30)
+
+        # And the checks and the statistics are run from the command line
+        stalwart("check", "--import", "tests.checks_for_tests", env=apart_env)
+        assert stalwart("stats", env=apart_env).returncode == 0
+    finally:
+        pool.kill_all()
+
+    # Then every key in Redis is under one of the two prefixes, and each part wrote under its own
+    assert keys_outside(connection, "team2:", "app2:") == []
+    for part in ("dlq:entry:", "stats:", "circuit:trouble-dependency", "once:welcome-7", "checks:rule:"):
+        assert connection.keys(f"app2:{part}*") != [], part
 
 
 # -- the log during an outage ----------------------------------------------------------------------

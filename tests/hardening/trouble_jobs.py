@@ -10,7 +10,8 @@ import time
 import warnings
 from pathlib import Path
 
-from jobs import Job
+from jobs import Job, idempotency_guard, stats
+from resilience import Fixed
 
 
 class TroubleFails(Job):
@@ -67,3 +68,40 @@ class TroubleWarns(Job):
     def perform(self, text: str) -> str:
         warnings.warn(text, UserWarning, stacklevel=1)
         return text
+
+
+class TroubleRetriesOnce(Job):
+    """Fails with a declared transient error until ``marker`` exists (it creates it), so it runs twice."""
+
+    name = "hardening.TroubleRetriesOnce"
+    retry_on = (ConnectionRefusedError,)
+    backoff = Fixed(1)
+
+    def perform(self, marker: str) -> str:
+        if not Path(marker).exists():
+            Path(marker).touch()
+            raise ConnectionRefusedError("the dependency is not up yet")
+        return "ran twice"
+
+
+class TroubleBehindCircuit(Job):
+    """Behind a circuit; fails with the circuit's declared error (so the circuit counts it), once."""
+
+    name = "hardening.TroubleBehindCircuit"
+    retry_on = (ConnectionRefusedError,)
+    max_attempts = 1
+    circuit = "trouble-dependency"
+
+    def perform(self) -> None:
+        raise ConnectionRefusedError("the dependency is down")
+
+
+class TroubleGuarded(Job):
+    """Guards its side effect with an idempotency guard, and counts it with an application counter."""
+
+    name = "hardening.TroubleGuarded"
+
+    def perform(self, key: str) -> bool:
+        with idempotency_guard().once(key) as first:
+            stats.incr("trouble.guarded")
+            return first
