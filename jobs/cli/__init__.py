@@ -20,6 +20,7 @@ from typing import cast
 import redis
 
 from .._file_errors import explain
+from ..connection.outage import describe, is_outage
 from ..errors import JobsError
 from .parser import build_parser
 from .render import visible
@@ -41,26 +42,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = run(args)
         sys.stdout.flush()  # a reader that left is noticed here, not in the interpreter's exit
-        return code
     except BrokenPipeError:
         return _reader_left()
-    except (JobsError, ValueError) as err:
-        return _failed(str(err))
-    except redis.RedisError as err:
-        return _failed(
-            f"Redis failed ({type(err).__name__}: {err}); check that it is running, reachable and not "
-            "full (REDIS_URL), then run the command again"
-        )
-    except OSError as err:
-        return _failed(explain(err))
+    except (JobsError, ValueError, redis.RedisError, OSError) as err:
+        print(f"stalwart: {visible(_one_line(err))}", file=sys.stderr)  # it may quote data from Redis
+        return 1
     except KeyboardInterrupt:
         return 130
+    return code
 
 
-def _failed(message: str) -> int:
-    # One line: a message may quote data from Redis (a job name), newlines and escapes included.
-    print(f"stalwart: {visible(message)}", file=sys.stderr)
-    return 1
+def _one_line(err: Exception) -> str:
+    """What went wrong and what to do, for a mistake or a failure of the environment."""
+    if isinstance(err, redis.RedisError):
+        if is_outage(err):
+            return f"{describe(err)}; run the command again once Redis is back"
+        return f"Redis refused a command ({type(err).__name__}: {err}); check REDIS_URL and its ACL"
+    if isinstance(err, OSError):
+        return explain(err)
+    return str(err)
 
 
 def _reader_left() -> int:

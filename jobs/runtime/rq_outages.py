@@ -34,7 +34,7 @@ from typing import Any
 import redis
 from rq.exceptions import StopRequested
 
-from .outage import describe, is_outage
+from ..connection.outage import describe, is_outage
 
 log = logging.getLogger("stalwart.worker")
 

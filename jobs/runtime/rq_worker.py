@@ -34,6 +34,7 @@ from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
 from .. import settings
+from ..connection.outage import is_outage
 from ..dead_letter import DeadLetterQueue
 from ..dead_letter.archive import archive, retention
 from ..errors import JobsError
@@ -42,7 +43,6 @@ from ..finishing.path import Ending, finish
 from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import SafeRQJob
 from . import attempt as attempts
-from .outage import is_outage
 from .process import die_with_parent
 from .reaper import settle
 from .rq_outages import OutageTolerant, outage_mid_job

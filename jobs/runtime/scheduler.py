@@ -14,7 +14,7 @@ import time
 import redis
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE, RQScheduler
 
-from .outage import describe, is_outage
+from ..connection.outage import describe, is_outage
 from .process import die_with_parent
 
 log = logging.getLogger("stalwart.scheduler")

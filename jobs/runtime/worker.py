@@ -21,12 +21,12 @@ from rq.serializers import JSONSerializer
 
 from .. import settings as _settings
 from ..connection import connect
+from ..connection.outage import describe, is_outage
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
 from ..settings import Settings
 from ..telemetry.dispatcher import Dispatcher, close_all
 from ..telemetry.sinks import Sink, sinks_from_settings
-from .outage import describe, is_outage
 from .reaper import Reaper
 from .rq_worker import ForkingWorker, InProcessWorker
 

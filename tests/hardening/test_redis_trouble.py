@@ -217,6 +217,27 @@ def test_a_worker_idle_when_redis_fills_up_runs_the_next_job_once_memory_is_free
     assert TRACEBACK not in log.read_text() and not_json(log) == []
 
 
+@pytest.mark.parametrize("command", ["discard", "replay"])
+def test_a_dead_letter_command_on_a_full_redis_is_one_line_saying_so_and_changes_nothing(
+    own_redis: EmbeddedRedis, own_env: dict[str, str], command: str
+) -> None:
+    # Given a dead entry, then Redis full
+    connection = redis.Redis.from_url(own_redis.url)
+    (entry_id,) = dead_entries(connection, 1)
+    fill(connection)
+
+    # When a person discards or replays it
+    extra = ["--reason", "a duplicate"] if command == "discard" else list(TROUBLE_JOBS)
+    run = stalwart("dlq", command, entry_id, *extra, env=own_env)
+
+    # Then one line says that Redis is full, and the entry is as it was
+    connection.config_set("maxmemory", 0)
+    assert run.returncode == 1 and TRACEBACK not in run.stderr, run.stderr[-800:]
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("stalwart: ") and FULL.search(line), line
+    assert DeadLetterQueue(connection).get(entry_id).status == "dead"
+
+
 # -- enqueue against a Redis that never answers ------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Redis unavailable to a worker: gone, silent, full or refusing writes. An outage to wait out, not a crash.
+"""Redis unavailable: gone, silent, full or refusing writes. For a worker, an outage to wait out, not a crash.
 
 A full Redis (``maxmemory`` with ``noeviction``) refuses every write with
 ``OOM command not allowed``; a replica left behind by a failover answers
@@ -28,7 +28,7 @@ def is_outage(error: BaseException) -> bool:
 
 
 def describe(error: BaseException) -> str:
-    """What the outage is, for a log line: ``lost Redis (...)``, ``Redis is full (...)``, ..."""
+    """What the outage is, for a log line or an error: ``lost Redis (...)``, ``Redis is full (...)``, ..."""
     if isinstance(error, redis.exceptions.OutOfMemoryError):
         return (
             f"Redis is full (maxmemory reached, it refuses writes: {error}); free memory in Redis or raise "
