@@ -6,7 +6,7 @@ errors without catching their own::
     JobsError
     ├── JobDefinitionError   a Job subclass declares something invalid (import time)
     ├── PayloadError         arguments that cannot be enqueued (nothing was enqueued)
-    ├── EnqueueError         Redis did not answer in time (nothing was enqueued)
+    ├── EnqueueError         Redis did not answer in time, or is full (says if the job may have arrived)
     ├── UnknownJobError      a job name that no imported module registered
     ├── ConfigurationError   Redis cannot be found or reached; says what to set
     ├── NoSuchJobError       a handle whose job Redis no longer knows
@@ -78,4 +78,5 @@ class ArchiveError(JobsError):
 
 
 class EnqueueError(JobsError):
-    """Redis stayed unreachable through every enqueue attempt; the job was not enqueued."""
+    """Redis did not answer within the enqueue deadline, or is full; the message says whether the job may
+    have reached Redis all the same (and then names its id)."""
