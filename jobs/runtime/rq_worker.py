@@ -286,6 +286,13 @@ class RecordingWorker(InProcessWorker):
     def _install_signal_handlers(self) -> None:
         """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
 
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop; a Redis outage that ended it is raised: a test sees it, not a quietly partial run."""
+        worked = bool(super().work(*args, **kwargs))
+        if self.outage is not None:
+            raise self.outage
+        return worked
+
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         self._ran.setdefault(rq_job.id, None)
         return super().perform_job(rq_job, queue, execution)

@@ -21,11 +21,13 @@ import pytest
 import redis
 
 from jobs import Classification, DeadLetterQueue, EmbeddedRedis, Status, Worker, settings
+from jobs.testing import run_queued
 from tests.conftest import REPO
 from tests.hardening.trouble_jobs import (
     TroubleAppends,
     TroubleBlocksUntilReleased,
     TroubleFails,
+    TroubleFillsRedis,
     TroubleWarns,
 )
 from tests.workers import STALWART, Workers, stalwart, wait_for
@@ -236,6 +238,21 @@ def test_a_dead_letter_command_on_a_full_redis_is_one_line_saying_so_and_changes
     (line,) = run.stderr.splitlines()
     assert line.startswith("stalwart: ") and FULL.search(line), line
     assert DeadLetterQueue(connection).get(entry_id).status == "dead"
+
+
+def test_run_queued_in_a_users_test_raises_the_outage_that_stopped_it_rather_than_returning_part_of_a_run(
+    own_redis: EmbeddedRedis,
+) -> None:
+    # Given a job that fills Redis as it runs (so its end cannot be recorded), and one queued behind it
+    connection = redis.Redis.from_url(own_redis.url)
+    filler = TroubleFillsRedis.enqueue(connection=connection)
+    TroubleAppends.enqueue(connection=connection, path="never-written")
+
+    # When a user's test runs the queue, then it learns that Redis failed: no partial result
+    with pytest.raises(redis.exceptions.OutOfMemoryError):
+        run_queued(connection=connection)
+    connection.config_set("maxmemory", 0)
+    assert connection.hget(f"rq:job:{filler.id}", "status") == b"started"  # settled later by a reaper
 
 
 # -- enqueue against a Redis that never answers ------------------------------------------------

@@ -10,7 +10,7 @@ import time
 import warnings
 from pathlib import Path
 
-from jobs import Job, idempotency_guard, stats
+from jobs import Job, connect, idempotency_guard, stats
 from resilience import Fixed
 
 
@@ -105,3 +105,14 @@ class TroubleGuarded(Job):
         with idempotency_guard().once(key) as first:
             stats.incr("trouble.guarded")
             return first
+
+
+class TroubleFillsRedis(Job):
+    """Makes its Redis refuse every write (maxmemory below what it uses, no eviction), then succeeds."""
+
+    name = "hardening.TroubleFillsRedis"
+
+    def perform(self) -> None:
+        connection = connect()
+        connection.config_set("maxmemory-policy", "noeviction")
+        connection.config_set("maxmemory", 1)
