@@ -17,6 +17,7 @@ from .errors import (
     ResultUnavailable,
     UnknownJobError,
 )
+from .guards import idempotency_guard
 from .invariants import invariant
 from .job import Job
 from .model.outcome import Classification, Negative, Status
@@ -53,6 +54,7 @@ __all__ = [
     "UnknownJobError",
     "Worker",
     "connect",
+    "idempotency_guard",
     "invariant",
     "request_context",
     "rules",

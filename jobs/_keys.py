@@ -1,34 +1,19 @@
 """Every Redis key and job-hash field the framework writes, in one place.
 
-RQ owns its own keys (``rq:job:<id>``, ``rq:queue:<name>``, ...). Ours live
-under ``stalwart:`` so that they can be listed, sized and cleaned as a whole.
+RQ owns its own keys (``rq:job:<id>``, ``rq:queue:<name>``, ...), under the
+prefix it reads from ``RQ_KEY_PREFIX``; we reach them only through RQ's classes
+and templates, so they follow it. Ours live under ``STALWART_KEY_PREFIX``
+(``stalwart`` by default) and a colon, so that they can be listed, sized and
+cleaned as a whole, and so that two applications sharing a Redis keep apart
+their dead-letter queues, alerts, statistics, circuits and locks.
+
+Keys are functions, not constants: the prefix is the one in force when the key
+is used (``settings.current()``), as tests and embedding applications set it.
 """
 
 from __future__ import annotations
 
-PREFIX = "stalwart:"
-
-# Dead-letter queue: one hash and one audit list per entry; sorted sets of entry
-# ids scored by the time of the last failure, for all entries and per filter value.
-DEAD_LETTER_ENTRY = PREFIX + "dlq:entry:"
-DEAD_LETTER_AUDIT = PREFIX + "dlq:audit:"
-DEAD_LETTER_INDEX = PREFIX + "dlq:index"
-DEAD_LETTER_BY_JOB = PREFIX + "dlq:job:"
-DEAD_LETTER_BY_ERROR = PREFIX + "dlq:error:"
-DEAD_LETTER_BY_CLASS = PREFIX + "dlq:class:"
-DEAD_LETTER_BY_STATUS = PREFIX + "dlq:status:"
-DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
-
-# The reaper (abandoned.py): each round, one worker settles each queue's abandoned jobs, and one
-# reports the gauges; each holds a short lock for it.
-REAPER = PREFIX + "reaper"
-
-# Alerts (telemetry/): the outbox every alert is pushed to, each dispatcher's list of the alerts it is
-# sending (with its lease, renewed while it lives, and the set of dispatchers), and the items no
-# dispatcher could read, set aside for a person.
-ALERTS_OUTBOX = PREFIX + "alerts:outbox"
-ALERTS_DISPATCHERS = PREFIX + "alerts:dispatchers"
-ALERTS_UNREADABLE = PREFIX + "alerts:unreadable"
+from . import settings
 
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
@@ -39,40 +24,54 @@ FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
 FIELD_KILLS = "stalwart_kills"
 
 
+def prefix() -> str:
+    """What every stalwart key starts with: ``STALWART_KEY_PREFIX`` and a colon (``stalwart:``)."""
+    return f"{settings.current().key_prefix}:"
+
+
+# -- the dead-letter queue: one hash and one audit list per entry; sorted sets of entry ids scored by the
+# time of the last failure, for all entries and per filter value.
+
+
 def dead_letter_entry(entry_id: str) -> str:
     """The key of one dead-letter entry."""
-    return DEAD_LETTER_ENTRY + entry_id
+    return f"{prefix()}dlq:entry:{entry_id}"
 
 
 def dead_letter_audit(entry_id: str) -> str:
     """The key of one entry's audit trail."""
-    return DEAD_LETTER_AUDIT + entry_id
+    return f"{prefix()}dlq:audit:{entry_id}"
+
+
+def dead_letter_index() -> str:
+    """The index of every entry."""
+    return f"{prefix()}dlq:index"
 
 
 def dead_letter_job(job: str) -> str:
     """The index of entries of one job."""
-    return DEAD_LETTER_BY_JOB + job
+    return f"{prefix()}dlq:job:{job}"
 
 
 def dead_letter_error(error_type: str) -> str:
     """The index of entries with one error type."""
-    return DEAD_LETTER_BY_ERROR + error_type
+    return f"{prefix()}dlq:error:{error_type}"
 
 
 def dead_letter_class(classification: str) -> str:
     """The index of entries with one classification."""
-    return DEAD_LETTER_BY_CLASS + classification
+    return f"{prefix()}dlq:class:{classification}"
 
 
 def dead_letter_status(status: str) -> str:
     """The index of entries with one status."""
-    return DEAD_LETTER_BY_STATUS + status
+    return f"{prefix()}dlq:status:{status}"
 
 
 def dead_letter_indexes(job: str, error_type: str, classification: str, status: str) -> list[str]:
     """Every index an entry with these values belongs to."""
     return [
-        DEAD_LETTER_INDEX,
+        dead_letter_index(),
         dead_letter_job(job),
         dead_letter_error(error_type),
         dead_letter_class(classification),
@@ -80,16 +79,86 @@ def dead_letter_indexes(job: str, error_type: str, classification: str, status: 
     ]
 
 
+def dead_letter_scratch(token: str) -> str:
+    """A short-lived intersection of indexes (deleted in the pipeline that made it)."""
+    return f"{prefix()}dlq:scratch:{token}"
+
+
+def dead_letter_alerted() -> str:
+    """Set while the queue is over its alert size, so the alert is raised once."""
+    return f"{prefix()}dlq:alerted"
+
+
+# -- the reaper: each round, one worker settles each queue's abandoned jobs, and one reports the gauges;
+# each holds a short lock for it.
+
+
+def reaper() -> str:
+    """The lock of the worker reporting the gauges this round."""
+    return f"{prefix()}reaper"
+
+
 def reaper_lock(queue: str) -> str:
     """The lock of the worker settling one queue's abandoned jobs this round."""
-    return f"{REAPER}:{queue}"
+    return f"{reaper()}:{queue}"
+
+
+def dequeued(job_id: str) -> str:
+    """When a reaper first saw a job dequeued and not started (it puts it back after a grace period)."""
+    return f"{prefix()}dequeued:{job_id}"
+
+
+# -- telemetry and checks
+
+
+# Alerts (telemetry/): the outbox every alert is pushed to, each dispatcher's list of the alerts it is
+# sending (with its lease, renewed while it lives, and the set of dispatchers), and the items no
+# dispatcher could read, set aside for a person.
+
+
+def alert_outbox() -> str:
+    """The list of alerts waiting for a worker's dispatcher."""
+    return f"{prefix()}alerts:outbox"
+
+
+def alert_dispatchers() -> str:
+    """The set of dispatchers that may hold alerts they are sending."""
+    return f"{prefix()}alerts:dispatchers"
+
+
+def alert_unreadable() -> str:
+    """The list of outbox items no dispatcher could read, kept for a person."""
+    return f"{prefix()}alerts:unreadable"
 
 
 def alerts_sending(dispatcher: str) -> str:
     """The list of alerts one dispatcher has taken from the outbox and not yet delivered."""
-    return f"{PREFIX}alerts:sending:{dispatcher}"
+    return f"{prefix()}alerts:sending:{dispatcher}"
 
 
 def alerts_lease(dispatcher: str) -> str:
     """The lease of one dispatcher: while it exists, its sending list is its own."""
-    return f"{PREFIX}alerts:lease:{dispatcher}"
+    return f"{prefix()}alerts:lease:{dispatcher}"
+
+
+def stats_bucket(minute: int) -> str:
+    """The per-minute hash of counts (``<scope>|<metric>`` fields) for the minute starting at ``minute``."""
+    return f"{prefix()}stats:{minute}"
+
+
+def check_state(kind: str, name: str) -> str:
+    """What an invariant's or a rule's last run found (``kind`` is ``invariant`` or ``rule``)."""
+    return f"{prefix()}checks:{kind}:{name}"
+
+
+# -- state the resilience primitives keep for jobs (passed in: resilience/ knows nothing of settings)
+
+
+def circuits() -> str:
+    """The prefix of every circuit breaker's keys."""
+    return f"{prefix()}circuit:"
+
+
+def idempotency_guards() -> str:
+    """The prefix of every idempotency guard's keys."""
+    return f"{prefix()}once:"

@@ -6,12 +6,13 @@ errors without catching their own::
     JobsError
     ├── JobDefinitionError   a Job subclass declares something invalid (import time)
     ├── PayloadError         arguments that cannot be enqueued (nothing was enqueued)
-    ├── EnqueueError         Redis did not answer in time (nothing was enqueued)
+    ├── EnqueueError         Redis did not answer in time, or is full (says if the job may have arrived)
     ├── UnknownJobError      a job name that no imported module registered
     ├── ConfigurationError   Redis cannot be found or reached; says what to set
     ├── NoSuchJobError       a handle whose job Redis no longer knows
     ├── NoSuchEntryError     a dead-letter id that does not exist
     ├── DeadLetterError      an operation the entry's state does not allow (replay a discarded entry)
+    ├── ArchiveError         the dead-letter archive file cannot be written (no entry was lost)
     └── ResultUnavailable    result() of a job that has not succeeded (yet)
 """
 
@@ -72,5 +73,10 @@ class DeadLetterError(JobsError):
     """An operation on a dead-letter entry that its state does not allow; nothing was changed."""
 
 
+class ArchiveError(JobsError):
+    """The dead-letter archive file could not be opened or written; every entry is in Redis or the file."""
+
+
 class EnqueueError(JobsError):
-    """Redis stayed unreachable through every enqueue attempt; the job was not enqueued."""
+    """Redis did not answer within the enqueue deadline, or is full; the message says whether the job may
+    have reached Redis all the same (and then names its id)."""

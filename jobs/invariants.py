@@ -30,7 +30,6 @@ from .telemetry.alerts import Alert, raise_on_change
 
 log = logging.getLogger("stalwart.invariants")
 
-STATE = _keys.PREFIX + "checks:"
 _DEFAULT_REMEDIATION = "investigate these records and put them back into a valid state."
 
 
@@ -100,7 +99,7 @@ def run(item: Invariant) -> Finding:
 
 def report(connection: redis.Redis, item: Invariant, finding: Finding) -> bool:
     """Log the finding; alert when the invariant turns violated (not again while it stays so)."""
-    key = STATE + "invariant:" + item.name
+    key = _keys.check_state("invariant", item.name)
     if finding.ok:
         log.info("invariant %s holds", item.name, extra={"outcome": "ok"})
         raise_on_change(connection, key, None)

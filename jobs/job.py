@@ -31,8 +31,9 @@ class Job(JobDefinition):
 
         Raises PayloadError (and enqueues nothing) when the arguments do not fit
         ``perform`` or are not JSON. Uses ``REDIS_URL`` unless given ``connection``.
-        While Redis is unreachable it retries for about five seconds, then raises
-        EnqueueError naming the job and its (redacted) arguments.
+        While Redis does not answer it retries until ``STALWART_ENQUEUE_DEADLINE_S``
+        (5 s by default) has passed in all, then raises EnqueueError naming the job
+        and its (redacted) arguments.
         """
         if cls.abstract:
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import redis
 
-from . import stats
-from .invariants import STATE
+from . import _keys, stats
 from .telemetry.alerts import Alert, raise_on_change
 
 log = logging.getLogger("stalwart.rules")
@@ -123,7 +122,7 @@ def registered() -> dict[str, Rule]:
 def evaluate(connection: redis.Redis, rule: Rule, now: float | None = None) -> bool:
     """Evaluate one rule; log it, alert when it starts being broken; returns True while broken."""
     value, count = rule.measure(stats.read(connection, rule.window_s, now))
-    key = STATE + "rule:" + rule.name
+    key = _keys.check_state("rule", rule.name)
     shown = f"{value:.0%}" if rule.kind == "share_above" else f"{value:g}"
     if not rule.broken(value, count):
         raise_on_change(connection, key, None)

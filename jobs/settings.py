@@ -13,7 +13,9 @@ inside a worker at its first job.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -36,7 +38,7 @@ class Settings:
     key_prefix: str = "stalwart"
     # Producers
     limits: Limits = field(default_factory=Limits)
-    enqueue_attempts: int = 8
+    enqueue_deadline_s: float = 5.0
     # Workers
     heartbeat_interval_s: int = 5
     heartbeat_ttl_s: int = 15
@@ -63,7 +65,7 @@ class Settings:
             redis_url=read.text("REDIS_URL"),
             home=Path(read.text("STALWART_HOME") or ".stalwart"),
             redis_server=read.text("STALWART_REDIS_SERVER"),
-            key_prefix=read.text("STALWART_KEY_PREFIX") or "stalwart",
+            key_prefix=_key_prefix(read.text("STALWART_KEY_PREFIX")),
             limits=Limits(
                 max_payload_bytes=read.number(
                     "STALWART_MAX_PAYLOAD_BYTES", int, DEFAULT_MAX_PAYLOAD_BYTES, minimum=1
@@ -73,7 +75,7 @@ class Settings:
                     "STALWART_MAX_PAYLOAD_DEPTH", int, DEFAULT_MAX_DEPTH, minimum=1, maximum=200
                 ),
             ),
-            enqueue_attempts=read.number("STALWART_ENQUEUE_ATTEMPTS", int, 8, minimum=1),
+            enqueue_deadline_s=read.number("STALWART_ENQUEUE_DEADLINE_S", float, 5.0, minimum=0.1),
             heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
             heartbeat_ttl_s=read.number("STALWART_HEARTBEAT_TTL_S", int, 15, minimum=2),
             kill_limit=read.number("STALWART_KILL_LIMIT", int, 3, minimum=1),
@@ -96,6 +98,20 @@ class Settings:
         if unknown:
             raise TypeError(f"Settings has no field {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return replace(self, **changes)
+
+
+_KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:{}-]+")
+
+
+def _key_prefix(text: str | None) -> str:
+    """``STALWART_KEY_PREFIX`` without a trailing colon (one is added), in the characters RQ allows."""
+    prefix = (text or "stalwart").rstrip(":")
+    if not _KEY_PREFIX.fullmatch(prefix):
+        raise ConfigurationError(
+            f"STALWART_KEY_PREFIX={text!r} cannot prefix Redis keys; use letters, digits and _ . : - {{ }}, "
+            "e.g. STALWART_KEY_PREFIX=billing"
+        )
+    return prefix
 
 
 def _path(text: str | None) -> Path | None:
@@ -133,6 +149,8 @@ class _Reader:
         what = "a whole number" if kind is int else "a number"
         try:
             value = kind(raw)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(raw)  # nan or inf: no setting means that
         except ValueError:
             raise ConfigurationError(
                 f"{name}={raw!r} is not {what}; set it to {what} >= {minimum:g}"

@@ -1,6 +1,6 @@
 """Statistics: counters per job and outcome, durations, and your own counters; cheap, and never in the way.
 
-Counts are kept in Redis in per-minute hashes (``stalwart:stats:<minute>``,
+Counts are kept in Redis in per-minute hashes (``<prefix>stats:<minute>``,
 field ``<job>|<metric>``) that expire after ``STALWART_STATS_RETENTION_H``
 hours (24 by default), so ``stalwart stats`` works with no other system. A
 job's own counts are written in the same pipeline as its bookkeeping: no
@@ -34,7 +34,6 @@ from .telemetry.statsd import statsd
 
 log = logging.getLogger("stalwart.stats")
 
-BUCKET = _keys.PREFIX + "stats:"
 APP = "app"
 _buffer: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextvars.ContextVar(
     "stalwart_stats_buffer", default=None
@@ -48,7 +47,7 @@ def retention_s() -> int:
 
 def bucket_key(epoch: float) -> str:
     """The key of the minute that ``epoch`` falls in."""
-    return f"{BUCKET}{int(epoch // 60) * 60}"
+    return _keys.stats_bucket(int(epoch // 60) * 60)
 
 
 def write(pipeline: Pipeline, counts: list[tuple[str, str, float]], now: float | None = None) -> None:
@@ -97,7 +96,7 @@ def read(connection: redis.Redis, since_s: float, now: float | None = None) -> d
     minutes = range(int((now - since_s) // 60) * 60, int(now // 60) * 60 + 60, 60)
     with connection.pipeline(transaction=False) as pipeline:
         for minute in minutes:
-            pipeline.hgetall(f"{BUCKET}{minute}")
+            pipeline.hgetall(_keys.stats_bucket(minute))
         buckets = pipeline.execute()
     totals: dict[str, dict[str, float]] = {}
     for bucket in buckets:

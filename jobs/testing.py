@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from . import stats
+from . import _keys, stats
 from .connection import use
 from .dead_letter import DeadLetterEntry, DeadLetterQueue
 from .errors import JobsError
@@ -42,7 +42,7 @@ from .rq_adapter.handle import JobHandle
 from .rq_adapter.job_format import fetch
 from .rq_adapter.queues import has_scheduled, known_queues, promote_scheduled
 from .runtime.rq_worker import RecordingWorker
-from .telemetry.alerts import OUTBOX, Alert
+from .telemetry.alerts import Alert
 
 __all__ = ["JobRun", "Run", "RunawayJobs", "alerts", "fake_redis", "run_queued", "use"]
 
@@ -126,7 +126,7 @@ def fake_redis() -> redis.Redis:
 
 def alerts(connection: redis.Redis) -> list[Alert]:
     """The alerts waiting in the outbox (raised and not yet handed to a sink), oldest first."""
-    return [Alert.from_json(raw) for raw in connection.lrange(OUTBOX, 0, -1)]
+    return [Alert.from_json(raw) for raw in connection.lrange(_keys.alert_outbox(), 0, -1)]
 
 
 def run_queued(
@@ -145,7 +145,7 @@ def run_queued(
     snoozing a job, since no real time passes).
     """
     client = connection if connection is not None else fake_redis()
-    outbox_before = client.llen(OUTBOX)
+    outbox_before = client.llen(_keys.alert_outbox())
     stats_before = stats.read(client, _STATS_WINDOW_S)
     ran: dict[str, None] = {}
     skipped = 0.0
@@ -170,7 +170,7 @@ def run_queued(
             skipped = max(skipped, promote_scheduled(client, rq_queues))
     return Run(
         jobs=[_job_run(client, job_id) for job_id in ran],
-        alerts=[Alert.from_json(raw) for raw in client.lrange(OUTBOX, outbox_before, -1)],
+        alerts=[Alert.from_json(raw) for raw in client.lrange(_keys.alert_outbox(), outbox_before, -1)],
         stats=_difference(stats.read(client, _STATS_WINDOW_S), stats_before),
         skipped_wait_s=max(skipped, 0.0),
         rounds=rounds,

@@ -16,6 +16,7 @@ from ..telemetry import logs
 from ..telemetry.dispatcher import Dispatcher
 from ..telemetry.sinks import SentrySink, sinks_from_settings
 from .modules import import_job_modules
+from .render import visible
 
 
 def _run_invariant(connection: redis.Redis, item: invariants.Invariant, sentry: SentrySink | None) -> bool:
@@ -28,13 +29,13 @@ def _run_invariant(connection: redis.Redis, item: invariants.Invariant, sentry: 
         if finding.ok
         else (f"COULD NOT RUN: {finding.error}" if finding.error else f"VIOLATED by {finding.counted}")
     )
-    print(f"invariant {item.name}: {state}", flush=True)
+    print(visible(f"invariant {item.name}: {state}"), flush=True)  # the error may quote data from Redis
     return violated
 
 
 def _run_rule(connection: redis.Redis, rule: rules.Rule) -> bool:
     broken = rules.evaluate(connection, rule)
-    print(f"rule {rule.name}: {'BROKEN' if broken else 'ok'}", flush=True)
+    print(visible(f"rule {rule.name}: {'BROKEN' if broken else 'ok'}"), flush=True)
     return broken
 
 

@@ -24,7 +24,7 @@ from ..dead_letter.archive import archive
 from ..dead_letter.replay import replay_all
 from ..errors import DeadLetterError
 from .modules import import_job_modules
-from .render import wide_console
+from .render import text, visible, wide_console
 
 
 def _shown(entry: DeadLetterEntry) -> dict[str, Any]:
@@ -49,15 +49,16 @@ def _table(entries: list[DeadLetterEntry]) -> Table:
         table.add_column(column, no_wrap=True)
     table.add_column("error", overflow="fold")
     for entry in entries:
-        table.add_row(
+        cells = (
             entry.id,
             entry.last_failed_at[:19].replace("T", " "),
             entry.status,
-            str(entry.classification),
+            entry.classification,
             entry.job,
-            str(entry.attempts),
+            entry.attempts,
             f"{entry.error_type}: {entry.error_message[:80]}",
         )
+        table.add_row(*(text(cell) for cell in cells))  # every cell comes from Redis
     return table
 
 
@@ -85,31 +86,36 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(_shown(entry)))
         return 0
     console = Console(soft_wrap=True, highlight=False)
+    v = visible  # a value from Redis on one line: its newlines cannot forge the lines around it
 
-    def say(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False)
+    def say(line: str, style: str = "") -> None:
+        console.print(text(line, lines=True, style=style))  # the message and tracebacks keep their lines
 
     shown = _shown(entry)
-    say(f"{entry.job}  {entry.id}  [{entry.status}, {entry.classification}]", style="bold")
+    say(f"{v(entry.job)}  {v(entry.id)}  [{v(entry.status)}, {v(entry.classification)}]", style="bold")
     say(entry.message)
     say(f"arguments: {json.dumps(shown['kwargs'])}")
-    say(f"request id: {entry.request_id}   idempotency key: {entry.idempotency_key}   queue: {entry.queue}")
-    say(f"first failed: {entry.first_failed_at}   last failed: {entry.last_failed_at}")
+    say(
+        f"request id: {v(entry.request_id)}   idempotency key: {v(entry.idempotency_key)}   "
+        f"queue: {v(entry.queue)}"
+    )
+    say(f"first failed: {v(entry.first_failed_at)}   last failed: {v(entry.last_failed_at)}")
     for attempt in entry.history:
         say(
-            f"\nattempt {attempt.get('number')}: {attempt.get('started_at')} on {attempt.get('host')} "
-            f"pid {attempt.get('pid')}: {attempt.get('outcome')}, {attempt.get('error_type')}: "
-            f"{attempt.get('error_message')}",
+            f"\nattempt {v(attempt.get('number'))}: {v(attempt.get('started_at'))} "
+            f"on {v(attempt.get('host'))} pid {v(attempt.get('pid'))}: {v(attempt.get('outcome'))}, "
+            f"{v(attempt.get('error_type'))}: "
+            f"{v(attempt.get('error_message'))}",
             style="bold",
         )
         if attempt.get("traceback"):
             say(str(attempt["traceback"]).rstrip())
     say("\naudit", style="bold")
     for record in entry.audit:
-        extra = {k: v for k, v in record.items() if k not in ("at", "by", "action", "result")}
+        extra = {key: value for key, value in record.items() if key not in ("at", "by", "action", "result")}
         detail = f"  {json.dumps(extra)}" if extra else ""
-        what = f"{record.get('action')}: {record.get('result')}"
-        say(f"  {record.get('at')}  {record.get('by')}  {what}{detail}")
+        what = f"{v(record.get('action'))}: {v(record.get('result'))}"
+        say(f"  {v(record.get('at'))}  {v(record.get('by'))}  {what}{detail}")
     return 0
 
 
@@ -126,7 +132,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     print(
         json.dumps({"entry": args.id, "job_id": job_id})
         if args.json
-        else f"replayed {args.id} as job {job_id}"
+        else visible(f"replayed {args.id} as job {job_id}")
     )
     return 0
 
@@ -138,6 +144,8 @@ def _edited_kwargs(text: str | None) -> dict[str, Any] | None:
         kwargs = json.loads(text)
     except json.JSONDecodeError as err:
         raise DeadLetterError(f"--kwargs is not JSON ({err}); e.g. --kwargs '{{\"order_id\": 7}}'") from err
+    except RecursionError as err:
+        raise DeadLetterError("--kwargs is nested too deeply to read; pass the job's arguments") from err
     if not isinstance(kwargs, dict):
         raise DeadLetterError("--kwargs must be a JSON object of keyword arguments, e.g. '{\"order_id\": 7}'")
     return kwargs
@@ -182,7 +190,7 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
 
 def cmd_discard(args: argparse.Namespace) -> int:
     entry = DeadLetterQueue(connect()).discard(args.id, reason=args.reason, by=args.by)
-    print(json.dumps(_shown(entry)) if args.json else f"discarded {entry.id}: {args.reason}")
+    print(json.dumps(_shown(entry)) if args.json else visible(f"discarded {entry.id}: {args.reason}"))
     return 0
 
 

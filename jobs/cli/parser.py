@@ -8,6 +8,7 @@ loads the worker.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -59,15 +60,24 @@ def age(text: str) -> timedelta:
     found = _AGE.match(text.strip())
     if not found:
         raise argparse.ArgumentTypeError(f"{text!r} is not an age; use a number and a unit, e.g. 15m, 2h, 7d")
-    return timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    try:
+        return timedelta(**{_UNITS[found.group(2)]: float(found.group(1))})
+    except OverflowError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too long an age; use a shorter one, e.g. 90d"
+        ) from None
 
 
 def moment(text: str) -> datetime:
     """An ISO 8601 time or an age back from now (argparse type)."""
-    try:
-        return datetime.now(timezone.utc) - age(text)
-    except argparse.ArgumentTypeError:
-        pass
+    if _AGE.match(text.strip()):
+        back = age(text)
+        try:
+            return datetime.now(timezone.utc) - back
+        except OverflowError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} reaches back before the year 1; use a shorter age or an ISO 8601 time"
+            ) from None
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -90,6 +100,27 @@ def bounded_int(low: int, high: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def queue_name(text: str) -> str:
+    """An argparse type: a queue name (not empty)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a queue needs a name, e.g. --queue default")
+    return text
+
+
+LIMIT = bounded_int(1, 1_000_000_000)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -130,6 +161,7 @@ def _worker(commands: Any) -> None:
         "--queue",
         dest="queues",
         action="append",
+        type=queue_name,
         metavar="NAME",
         help="queue to take jobs from, in priority order (repeatable; default: default)",
     )
@@ -163,7 +195,7 @@ def _dlq(commands: Any) -> None:
 
     listing = _command(subs, "list", "dlq:cmd_list", "list entries, most recent failure first")
     filtered(listing)
-    listing.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    listing.add_argument("--limit", type=LIMIT, default=50, help="at most this many (default 50)")
     listing.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
 
     show = _command(
@@ -188,7 +220,7 @@ def _dlq(commands: Any) -> None:
     replay.add_argument("--all", action="store_true", help="replay every dead entry matching the filters")
     filtered(replay, status=False)
     replay.add_argument("--dry-run", action="store_true", help="show what --all would replay; change nothing")
-    replay.add_argument("--rate", type=float, help="at most this many entries per second")
+    replay.add_argument("--rate", type=positive_number, help="at most this many entries per second")
     replay.add_argument("--yes", action="store_true", help="do not ask before a bulk replay")
     add_import_option(replay, "defines the job classes", required=False)
     replay.add_argument("--by", help="who is replaying, for the audit trail (default: user@host)")
@@ -204,7 +236,7 @@ def _dlq(commands: Any) -> None:
 
     export = _command(subs, "export", "dlq:cmd_export", "write entries as JSON lines (arguments redacted)")
     filtered(export)
-    export.add_argument("--limit", type=int, default=None)
+    export.add_argument("--limit", type=LIMIT, default=None, help="at most this many")
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
     archived = _command(
@@ -219,7 +251,7 @@ def _dlq(commands: Any) -> None:
         "sweep:cmd_sweep",
         "move jobs left in RQ's failed registries into the dead-letter queue",
     )
-    swept.add_argument("--queue", dest="queues", action="append", metavar="NAME")
+    swept.add_argument("--queue", dest="queues", action="append", type=queue_name, metavar="NAME")
 
 
 def _stats(commands: Any) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import threading
+from types import TracebackType
 
 from .. import settings
 from ..connection import EmbeddedRedis, connect
@@ -25,9 +28,36 @@ def _redis_url_or_embedded() -> str | None:
     return url
 
 
+log = logging.getLogger("stalwart.worker")
+
+
+def _python_output_as_json() -> None:
+    """What Python itself writes to stderr (warnings, an exception no code caught) becomes JSON lines too:
+    a worker's log is read by machines, one JSON object a line."""
+    logging.captureWarnings(True)
+
+    def uncaught(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        log.critical(
+            "the worker stopped on an error no code caught: %s", error, exc_info=(kind, error, trace)
+        )
+
+    def uncaught_in_thread(hook: threading.ExceptHookArgs) -> None:
+        if hook.exc_value is not None:
+            log.error(
+                "thread %s ended on an error: %s",
+                hook.thread.name if hook.thread is not None else "?",
+                hook.exc_value,
+                exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback),
+            )
+
+    sys.excepthook = uncaught
+    threading.excepthook = uncaught_in_thread
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     import_job_modules(args.imports)
     logs.configure(args.log_level)
+    _python_output_as_json()
     worker = Worker(
         args.queues or ["default"],
         connection=connect(_redis_url_or_embedded()),

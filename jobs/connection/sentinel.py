@@ -124,14 +124,19 @@ def client(url: str, **defaults: Any) -> redis.Redis:
 
 
 def connect(url: str, **defaults: Any) -> redis.Redis:
-    """``client(url, **defaults)``, checked with a PING; raises MasterNotFoundError saying which sentinels
-    did not answer, or that none knows the service (redis-py's message holds every sentinel's repr)."""
+    """``client(url, **defaults)``, checked with ``check_master``."""
     master = client(url, **defaults)
+    check_master(master)
+    return master
+
+
+def check_master(master: redis.Redis) -> None:
+    """PING the master; raises MasterNotFoundError saying which sentinels did not answer, or that none
+    knows the service (redis-py's message holds every sentinel's repr)."""
     try:
         master.ping()
     except MasterNotFoundError as err:
         raise MasterNotFoundError(_no_master(master)) from err
-    return master
 
 
 def _no_master(master: redis.Redis) -> str:

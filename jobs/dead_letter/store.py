@@ -158,14 +158,14 @@ class EntryStore:
                 (_keys.dead_letter_status(status or ""), status),
             )
             if wanted is not None
-        ] or [_keys.DEAD_LETTER_INDEX]
+        ] or [_keys.dead_letter_index()]
         high = f"{until.timestamp()}" if until is not None else "+inf"
         since_score = f"{since.timestamp()}" if since is not None else "-inf"
         page = {"start": 0, "num": limit} if limit is not None else {}
         if len(keys) == 1:
             raw = self.connection.zrevrangebyscore(keys[0], high, since_score, **page)  # type: ignore[arg-type]
         else:
-            scratch = f"{_keys.PREFIX}dlq:scratch:{uuid.uuid4().hex}"
+            scratch = _keys.dead_letter_scratch(uuid.uuid4().hex)
             with self.connection.pipeline() as pipeline:
                 pipeline.zinterstore(scratch, keys, aggregate="MAX")
                 pipeline.zrevrangebyscore(scratch, high, since_score, **page)  # type: ignore[arg-type]
@@ -222,7 +222,7 @@ class EntryStore:
         return entries
 
     def __len__(self) -> int:
-        return int(self.connection.zcard(_keys.DEAD_LETTER_INDEX))
+        return int(self.connection.zcard(_keys.dead_letter_index()))
 
     def len(self, status: str | None = None) -> int:
         """How many entries there are (with ``status``, how many have it)."""
@@ -235,9 +235,9 @@ class EntryStore:
         limit = threshold if threshold is not None else settings.current().dlq_alert_size
         size = self.len("dead")
         if size <= limit:
-            self.connection.delete(_keys.DEAD_LETTER_ALERTED)
+            self.connection.delete(_keys.dead_letter_alerted())
             return False
-        if self.connection.set(_keys.DEAD_LETTER_ALERTED, size, nx=True):
+        if self.connection.set(_keys.dead_letter_alerted(), size, nx=True):
             message = (
                 f"the dead-letter queue holds {size} dead entries, over its threshold of {limit}: "
                 "something is failing repeatedly; see `stalwart dlq list --status dead`"

@@ -1,10 +1,15 @@
-"""Getting a job into Redis when Redis blips: bounded retries, never a silent drop, never a duplicate.
+"""Getting a job into Redis when Redis blips: one deadline, never a silent drop, never a duplicate.
 
 ``enqueue`` names the job's id before sending it. If sending fails, the next
 attempt first asks whether that id already exists: a connection that dropped
-after Redis ran the transaction must not enqueue the job twice. After the last
-attempt the caller gets ``EnqueueError`` naming the job and its (redacted)
-arguments, so the caller always knows.
+after Redis ran the transaction must not enqueue the job twice.
+
+Attempts go on, with a short jittered backoff, until ``STALWART_ENQUEUE_DEADLINE_S``
+(5 s by default) has passed in all, whatever the client's own retries and
+timeouts: every call goes through a twin of the client that never retries and
+whose timeouts fit in the time left (``connection.bounded``). Then the caller
+gets ``EnqueueError`` naming the job and its (redacted) arguments, so the caller
+always knows.
 """
 
 from __future__ import annotations
@@ -12,21 +17,25 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-from resilience import Exponential, redact, retry_call
+from resilience import Exponential, redact
 
 from .. import settings
-from ..connection import connect
-from ..errors import ConfigurationError, EnqueueError
+from ..connection.bounded import bounded, twin_of
+from ..connection.client import shared
+from ..errors import EnqueueError
 from ..model.definition import JobDefinition
 from .enqueue import enqueue_payload, job_exists
 
-# About five seconds in all with the default 8 attempts (STALWART_ENQUEUE_ATTEMPTS):
-# 0.1 + 0.2 + 0.4 + 0.8 + 1 + 1 + 1 (each drawn from [d/2, d]).
+# 0.1, 0.2, 0.4, 0.8, then 1 s between attempts (each drawn from [d/2, d]).
 BACKOFF = Exponential(base=2, initial=0.1, cap=1.0)
+
+# An attempt needs at least this long to be worth starting (a connect and two round trips).
+_SHORTEST_ATTEMPT_S = 0.05
 
 # Indirection so tests can act while the client waits (start Redis again, say).
 sleep: Callable[[float], None] = time.sleep
@@ -36,8 +45,43 @@ def _sleep(seconds: float) -> None:
     sleep(seconds)  # looked up at call time, so a test's replacement is used
 
 
-class _Unreachable(Exception):
-    """Redis could not be reached for this attempt; the job certainly was not enqueued by it."""
+@dataclass
+class _Budget:
+    """The time an enqueue may still take: its attempts as measured, plus the waits it chose.
+
+    Waits are counted as chosen, not as measured, so a test that replaces ``sleep``
+    sees the same attempts a real wait would give.
+    """
+
+    total_s: float
+    spent_s: float = 0.0
+    attempts: int = 0
+    _started: float = field(default=0.0, repr=False)
+
+    def start_attempt(self) -> float:
+        """Begin an attempt; returns the time it may take (half of what is left: one more can follow)."""
+        self.attempts += 1
+        self._started = time.monotonic()
+        return max(_SHORTEST_ATTEMPT_S, (self.total_s - self.spent_s) / 2)
+
+    def end_attempt(self) -> None:
+        self.spent_s += time.monotonic() - self._started
+
+    def wait_before_next(self) -> float | None:
+        """How long to wait before the next attempt, or None if none fits in the deadline."""
+        wait = BACKOFF.delay(self.attempts)
+        if self.total_s - self.spent_s - wait < _SHORTEST_ATTEMPT_S:
+            return None
+        self.spent_s += wait
+        return wait
+
+
+class _Outcome:
+    """How the last attempt ended: whether the job may be in Redis though no attempt saw it there."""
+
+    def __init__(self) -> None:
+        self.maybe_sent = False
+        self.error: Exception | None = None
 
 
 def enqueue(
@@ -45,33 +89,68 @@ def enqueue(
 ) -> tuple[str, redis.Redis]:
     """Enqueue ``body`` for ``job``; returns the job id and the connection used. Raises EnqueueError."""
     job_id = str(uuid.uuid4())
-    clients: list[redis.Redis] = [connection] if connection is not None else []
-
-    def enqueue_to_redis() -> None:
+    budget = _Budget(settings.current().enqueue_deadline_s)
+    last = _Outcome()
+    client = connection if connection is not None else shared()  # ConfigurationError: no Redis is named
+    while True:
+        time_left = budget.start_attempt()
         try:
-            if not clients:
-                clients.append(connect())
-            client = clients[0]
-            if job_exists(client, job_id):
-                return  # an earlier attempt reached Redis even though its reply was lost
-            enqueue_payload(job, body, client, job_id=job_id)
-        except (redis.ConnectionError, redis.TimeoutError, ConfigurationError) as err:
-            raise _Unreachable(str(err)) from err
-        except redis.exceptions.OutOfMemoryError as err:
-            # Not retried: a full Redis does not empty itself in seconds. MULTI refused the whole job.
-            raise EnqueueError(
-                f"could not enqueue {job.name} with {redact(body['kwargs'])}: Redis is out of memory "
-                f"(maxmemory reached; {err}); nothing was enqueued: free memory in Redis (archive the "
-                "dead-letter queue, drain queues) or raise maxmemory, then enqueue again"
-            ) from err
+            if _attempt(job, body, job_id, client, time_left, first=budget.attempts == 1, last=last):
+                return job_id, client
+        finally:
+            budget.end_attempt()
+        wait = budget.wait_before_next()
+        if wait is None:
+            raise _gave_up(job, body, job_id, budget, last)
+        _sleep(wait)
 
-    attempts = settings.current().enqueue_attempts
+
+def _attempt(
+    job: type[JobDefinition],
+    body: dict[str, Any],
+    job_id: str,
+    client: redis.Redis,
+    time_left: float,
+    *,
+    first: bool,
+    last: _Outcome,
+) -> bool:
+    """One attempt through a twin of ``client`` bounded by ``time_left``; True once the job is in Redis."""
+    # The first attempt's twin is kept (no new connection per enqueue); a retry's has less time left.
+    twin = twin_of(client, time_left) if first else bounded(client, time_left)
     try:
-        retry_call(enqueue_to_redis, on=_Unreachable, attempts=attempts, backoff=BACKOFF, sleep=_sleep)
-    except _Unreachable as err:
-        shown = redact(body["kwargs"])
+        if job_exists(twin, job_id):
+            return True  # an earlier attempt reached Redis even though its reply was lost
+        # Nothing sent before arrived; from here on, Redis may run the transaction whatever we hear back.
+        last.maybe_sent = True
+        enqueue_payload(job, body, twin, job_id=job_id)
+        return True
+    except redis.exceptions.OutOfMemoryError as err:
+        # Not retried: a full Redis does not empty itself in seconds. MULTI refused the whole job.
         raise EnqueueError(
-            f"could not enqueue {job.name} with {shown}: Redis did not answer after {attempts} attempts "
-            f"({err}); nothing was enqueued: retry later or alert someone"
-        ) from err.__cause__
-    return job_id, clients[0]
+            f"could not enqueue {job.name} with {redact(body['kwargs'])}: Redis is out of memory "
+            f"(maxmemory reached; {err}); nothing was enqueued: free memory in Redis (archive the "
+            "dead-letter queue, drain queues) or raise maxmemory, then enqueue again"
+        ) from err
+    except (redis.ConnectionError, redis.TimeoutError) as err:
+        last.error = err
+        return False
+    finally:
+        if not first:
+            twin.connection_pool.disconnect()
+
+
+def _gave_up(
+    job: type[JobDefinition], body: dict[str, Any], job_id: str, budget: _Budget, last: _Outcome
+) -> EnqueueError:
+    shown = redact(body["kwargs"])
+    said = f"Redis did not answer within {budget.total_s:g} s ({budget.attempts} attempts; {last.error})"
+    if last.maybe_sent:
+        return EnqueueError(
+            f"could not enqueue {job.name} with {shown}: {said}; the last attempt may have reached Redis "
+            f"as job {job_id}: look that job up (JobHandle) before enqueueing again"
+        )
+    return EnqueueError(
+        f"could not enqueue {job.name} with {shown}: {said}; nothing was enqueued: retry later or alert "
+        "someone"
+    )

@@ -16,6 +16,7 @@ import redis
 
 from resilience import CircuitBreaker
 
+from .. import _keys
 from ..model.definition import JobDefinition
 from ..model.outcome import Classification, Outcome, Status
 
@@ -30,6 +31,7 @@ def breaker_for(job: type[JobDefinition], connection: redis.Redis) -> CircuitBre
         failure_threshold=job.circuit_failure_threshold,
         reset_after_s=job.circuit_reset_after_s,
         on=(*job.budgets.retry_on, *job.budgets.ambiguous_on),
+        key_prefix=_keys.circuits(),
     )
 
 

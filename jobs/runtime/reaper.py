@@ -137,7 +137,7 @@ def recover_dequeued(connection: redis.Redis, queue: Queue, now: float, grace_s:
         job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
         if job_id in started:
             continue
-        seen_key = f"{_keys.PREFIX}dequeued:{job_id}"
+        seen_key = _keys.dequeued(job_id)
         connection.set(seen_key, now, nx=True, ex=24 * 3600)
         first_seen = float(connection.get(seen_key) or now)
         if now - first_seen < grace_s:
@@ -214,7 +214,7 @@ class Reaper(threading.Thread):
                 if mine:
                     reap(self.connection, mine)
                     release_stale_locks(self.connection, mine)
-                if self.connection.set(_keys.REAPER, os.getpid(), nx=True, ex=interval):
+                if self.connection.set(_keys.reaper(), os.getpid(), nx=True, ex=interval):
                     stats.report_gauges(self.connection)
                 if self.keep_scheduler is not None:
                     self.keep_scheduler()

@@ -34,8 +34,10 @@ from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 
 from .. import settings
+from ..connection.outage import is_outage
 from ..dead_letter import DeadLetterQueue
 from ..dead_letter.archive import archive, retention
+from ..errors import JobsError
 from ..finishing import records
 from ..finishing.path import Ending, finish
 from ..model.outcome import Outcome, Status
@@ -44,6 +46,7 @@ from . import attempt as attempts
 from .process import die_with_parent
 from .quarantine import quarantine
 from .reaper import settle
+from .rq_outages import OutageTolerant, outage_mid_job
 from .scheduler import ResilientScheduler
 from .sweep import sweep
 
@@ -114,13 +117,27 @@ class _Bookkeeping:
     def _perform(self, job: SafeRQJob, queue: Queue, execution: Execution) -> bool:
         self._ending = None
         number = job.previous_attempts + 1
+        started = False
         try:
             self.prepare_job_execution(job, len(self.queues) == 1)
+            started = True
             job.started_at = now()
             outcome = attempts.run(attempts.Attempt(job, number, self.connection, self.death_penalty_class))
         except Exception as err:
+            if is_outage(err):
+                outage_mid_job(job.id, err, ran=started)
+                raise
             log.exception("could not run job %s", job.id, extra={"job_id": job.id})
             outcome = records.framework_failure(job, number, err)
+        try:
+            return self._record(job, queue, execution, outcome)
+        except redis.RedisError as err:
+            if is_outage(err):
+                outage_mid_job(job.id, err, ran=True)
+            raise
+
+    def _record(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> bool:
+        """Write how the attempt ended, through RQ's success, retry or failure path; True if it succeeded."""
         self._ending = (job.id, finish(self.connection, job, outcome))
         if outcome.status is Status.SCHEDULED:
             self._reschedule(job, queue, execution, outcome)
@@ -192,6 +209,13 @@ class _Bookkeeping:
             if kept is not None:
                 archive(dlq, *kept)
             dlq.check_size()
+        except redis.RedisError as err:
+            if is_outage(err):
+                raise  # the worker's loop waits it out (OutageTolerant)
+            log.exception("dead-letter maintenance failed; it will run again at the next maintenance")
+        except JobsError as err:
+            # Says what to do (an archive file that cannot be written, say): no traceback needed.
+            log.error("dead-letter maintenance failed: %s; it will run again at the next maintenance", err)
         except Exception:
             # Maintenance runs again in a few minutes; a failure here must not stop the worker.
             log.exception("dead-letter maintenance failed; it will run again at the next maintenance")
@@ -224,7 +248,7 @@ class _Bookkeeping:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""
 
 
-class ForkingWorker(_Bookkeeping, ForkingRQWorker):
+class ForkingWorker(OutageTolerant, _Bookkeeping, ForkingRQWorker):
     """RQ's forking worker: each job runs in a fresh work-horse process."""
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
@@ -242,7 +266,7 @@ class ForkingWorker(_Bookkeeping, ForkingRQWorker):
         super().main_work_horse(job, queue)
 
 
-class InProcessWorker(_Bookkeeping, SimpleWorker):
+class InProcessWorker(OutageTolerant, _Bookkeeping, SimpleWorker):
     """RQ's simple worker: jobs run in the worker's own process (faster, no isolation)."""
 
 
@@ -270,6 +294,13 @@ class RecordingWorker(InProcessWorker):
 
     def _install_signal_handlers(self) -> None:
         """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        """RQ's loop; a Redis outage that ended it is raised: a test sees it, not a quietly partial run."""
+        worked = bool(super().work(*args, **kwargs))
+        if self.outage is not None:
+            raise self.outage
+        return worked
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         self._ran.setdefault(rq_job.id, None)

@@ -16,6 +16,7 @@ from rq.queue import Queue
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE, RQScheduler
 from rq.utils import current_timestamp
 
+from ..connection.outage import describe, is_outage
 from ..rq_adapter.job_format import SafeRQJob
 from .process import die_with_parent
 from .quarantine import quarantine
@@ -51,12 +52,23 @@ def release_stale_locks(connection: redis.Redis, queues: list[str]) -> list[str]
 
 
 class ResilientScheduler(RQScheduler):
-    """An RQ scheduler whose loop survives Redis going away and coming back."""
+    """An RQ scheduler whose loop survives Redis going away, filling up, and coming back."""
 
     def work(self) -> None:
-        """RQ's loop (reacquire locks, heartbeat, move due jobs, sleep), with Redis errors waited out."""
-        die_with_parent()
-        self._install_signal_handlers()  # type: ignore[no-untyped-call]
+        """RQ's loop (reacquire locks, heartbeat, move due jobs, sleep), with Redis outages waited out.
+
+        It runs in a process of its own: whatever ends it is logged here, as a JSON line, so that
+        multiprocessing never prints a raw traceback into the worker's log.
+        """
+        try:
+            die_with_parent()
+            self._install_signal_handlers()  # type: ignore[no-untyped-call]
+            self._loop()
+            self._stop()
+        except Exception:
+            log.exception("the scheduler stopped on an error; its worker starts another within seconds")
+
+    def _loop(self) -> None:
         backoff = self.interval
         registered = False
         while not self._stop_requested:
@@ -70,11 +82,26 @@ class ResilientScheduler(RQScheduler):
                 self.enqueue_scheduled_jobs()
                 backoff = self.interval
                 time.sleep(self.interval)
-            except (redis.ConnectionError, redis.TimeoutError) as err:
-                log.warning("scheduler lost Redis (%s); trying again in %.0f s", err, backoff)
+            except redis.RedisError as err:
+                if not is_outage(err):
+                    raise
+                log.warning("the scheduler: %s; trying again in %.0f s", describe(err), backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
-        self.stop()  # type: ignore[no-untyped-call]
+
+    def _stop(self) -> None:
+        """RQ's stop (release the locks, remove the scheduler's record); through an outage, both expire."""
+        try:
+            self.stop()  # type: ignore[no-untyped-call]
+        except redis.RedisError as err:
+            if not is_outage(err):
+                raise
+            log.warning(
+                "the scheduler stopped without releasing its locks: %s; they expire within %d s, then "
+                "another worker's scheduler takes over",
+                describe(err),
+                STALE_LOCK_S,
+            )
 
     def enqueue_scheduled_jobs(self) -> None:
         """Move due jobs to their queues, as RQ does, reading them as ``SafeRQJob``.

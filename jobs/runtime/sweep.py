@@ -78,5 +78,6 @@ def _ending_for_failed(connection: redis.Redis, job_id: str, queue: str) -> Endi
         outcome = records.poison(job, attempt, str(err))
     else:
         outcome = records.failed_in_rq(job, attempt, reason or "RQ marked it failed without a reason")
-    audit = audit_record("sweep", "dead", by="worker", source=f"rq:failed:{queue}")
+    source = Queue(queue, connection=connection, serializer=JSONSerializer).failed_job_registry.key
+    audit = audit_record("sweep", "dead", by="worker", source=source)
     return finish(connection, job, outcome, audit=audit)

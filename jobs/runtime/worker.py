@@ -21,6 +21,7 @@ from rq.serializers import JSONSerializer
 
 from .. import settings as _settings
 from ..connection import connect
+from ..connection.outage import describe, is_outage
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
 from ..settings import Settings
@@ -116,7 +117,11 @@ class Worker:
             close_all(self.sinks)
 
     def _loop(self, burst: bool) -> None:
-        """RQ's work loop, started again when it ends on an error (a lost Redis), until stopped or drained."""
+        """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained.
+
+        A Redis outage (gone, silent, full, refusing writes) is one line saying which, then a back-off
+        (1 s, doubling to 30 s), never the end of the process.
+        """
         backoff = 1.0
         worker: ForkingWorker | InProcessWorker | None = None
         while True:
@@ -124,19 +129,26 @@ class Worker:
                 # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
                 # is waited out like the outage that ended the last loop, not a crash.
                 worker = self._rq_worker()
+                began = time.monotonic()
                 worked = self._run(worker, burst)
+                if time.monotonic() - began > _MAX_RESTART_BACKOFF_S:
+                    backoff = 1.0  # it ran a good while: this is a new episode, not the last one going on
                 if _asked_to_stop(worker):
                     return
-                if burst:
-                    if self._drained():
-                        return
-                    if worked or not any(q.count for q in self.queues):
-                        backoff = 1.0
-                        continue
-                    # Jobs wait but this round ran none: RQ's loop ended on an error. Do not spin.
-                log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
-            except (redis.ConnectionError, redis.TimeoutError) as err:
-                log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
+                if worker.outage is not None:
+                    log.warning("%s; trying again in %.0f s", describe(worker.outage), backoff)
+                elif burst and self._drained():
+                    return
+                elif burst and (worked or not any(q.count for q in self.queues)):
+                    backoff = 1.0
+                    continue
+                else:
+                    # Jobs wait but this round ran none (or a long-running loop returned): do not spin.
+                    log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
+            except redis.RedisError as err:
+                if not is_outage(err):
+                    raise
+                log.warning("%s; trying again in %.0f s", describe(err), backoff)
             except StopRequested:
                 return  # SIGTERM between two RQ loops: RQ's handler says so by raising
             try:

@@ -27,7 +27,6 @@ from ..model.truncation import MESSAGE_CHARS, NAME_CHARS, fit_json, shorten
 
 log = logging.getLogger("stalwart.alerts")
 
-OUTBOX = _keys.ALERTS_OUTBOX
 OUTBOX_LIMIT = 10_000
 LEVELS = ("fatal", "error", "warning", "info", "debug")
 # A whole alert, as JSON, stays under ALERT_CHARS: far under the size at which Sentry drops an event
@@ -159,9 +158,9 @@ def raise_alert(
     target: Any = pipeline if pipeline is not None else connection
     if target is None:
         raise ValueError("raise_alert needs a connection or a pipeline")
-    target.rpush(OUTBOX, alert.to_json())
+    target.rpush(_keys.alert_outbox(), alert.to_json())
     # Bounded: with no worker running for a long time the oldest alerts go (they are in the log too).
-    target.ltrim(OUTBOX, -OUTBOX_LIMIT, -1)
+    target.ltrim(_keys.alert_outbox(), -OUTBOX_LIMIT, -1)
 
 
 def raise_on_change(connection: redis.Redis, state_key: str, alert: Alert | None) -> bool:

@@ -30,7 +30,7 @@ import redis
 from .. import _keys
 from ..model.outcome import HOST
 from ..model.truncation import shorten
-from .alerts import OUTBOX, Alert, UnreadableAlert
+from .alerts import Alert, UnreadableAlert
 from .lease import Lease
 from .sinks import Sink
 
@@ -79,15 +79,15 @@ class Dispatcher(threading.Thread):
         if not self._old_redis:
             try:
                 if block:
-                    return self.connection.blmove(OUTBOX, self.sending, 1, "LEFT", "RIGHT")
-                return self.connection.lmove(OUTBOX, self.sending, "LEFT", "RIGHT")
+                    return self.connection.blmove(_keys.alert_outbox(), self.sending, 1, "LEFT", "RIGHT")
+                return self.connection.lmove(_keys.alert_outbox(), self.sending, "LEFT", "RIGHT")
             except redis.ResponseError as err:
                 if "unknown command" not in str(err).lower():
                     raise
                 self._old_redis = True
         if block:
-            return self.connection.brpoplpush(OUTBOX, self.sending, 1)
-        return self.connection.rpoplpush(OUTBOX, self.sending)
+            return self.connection.brpoplpush(_keys.alert_outbox(), self.sending, 1)
+        return self.connection.rpoplpush(_keys.alert_outbox(), self.sending)
 
     def _handle(self, raw: bytes) -> None:
         """Deliver one item taken into the sending list, then remove it (or set it aside, if unreadable)."""
@@ -113,14 +113,14 @@ class Dispatcher(threading.Thread):
             "an item in the alert outbox is not an alert this version can read (%s); it is set aside in "
             "%s: %s",
             error,
-            _keys.ALERTS_UNREADABLE,
+            _keys.alert_unreadable(),
             shorten(repr(raw), 300),
             extra={"outcome": "alert_unreadable"},
         )
         try:
             with self.connection.pipeline() as pipeline:
-                pipeline.rpush(_keys.ALERTS_UNREADABLE, raw)
-                pipeline.ltrim(_keys.ALERTS_UNREADABLE, -UNREADABLE_LIMIT, -1)
+                pipeline.rpush(_keys.alert_unreadable(), raw)
+                pipeline.ltrim(_keys.alert_unreadable(), -UNREADABLE_LIMIT, -1)
                 pipeline.lrem(self.sending, 1, raw)  # type: ignore[arg-type]  # bytes work
                 pipeline.execute()
         except redis.RedisError as err:

@@ -16,7 +16,6 @@ import threading
 import redis
 
 from .. import _keys, settings
-from .alerts import OUTBOX
 
 log = logging.getLogger("stalwart.alerts")
 
@@ -70,17 +69,22 @@ class Lease(threading.Thread):
         """Extend the lease by its TTL, and list this dispatcher among those to watch."""
         with self.connection.pipeline() as pipeline:
             pipeline.set(self.key, self.owner, ex=self.ttl_s)
-            pipeline.sadd(_keys.ALERTS_DISPATCHERS, self.owner)
+            pipeline.sadd(_keys.alert_dispatchers(), self.owner)
             pipeline.execute()
 
     def recover_lapsed(self) -> int:
         """Put back on the outbox what dispatchers whose lease lapsed were sending; how many alerts."""
         recovered = 0
-        for raw in self.connection.smembers(_keys.ALERTS_DISPATCHERS):
+        for raw in self.connection.smembers(_keys.alert_dispatchers()):
             other = raw.decode() if isinstance(raw, bytes) else str(raw)
             if other == self.owner:
                 continue
-            keys = [_keys.alerts_lease(other), _keys.alerts_sending(other), OUTBOX, _keys.ALERTS_DISPATCHERS]
+            keys = [
+                _keys.alerts_lease(other),
+                _keys.alerts_sending(other),
+                _keys.alert_outbox(),
+                _keys.alert_dispatchers(),
+            ]
             moved = int(self.recover(keys=keys, args=[other]))
             if moved > 0:
                 log.warning(
@@ -104,7 +108,7 @@ class Lease(threading.Thread):
                 return  # removals Redis refused: the list is recovered by another once the lease lapses
             with self.connection.pipeline() as pipeline:
                 pipeline.delete(self.key, self.sending)
-                pipeline.srem(_keys.ALERTS_DISPATCHERS, self.owner)
+                pipeline.srem(_keys.alert_dispatchers(), self.owner)
                 pipeline.execute()
         except redis.RedisError as err:
             log.warning("could not release the alert dispatcher's lease (%s); it lapses by itself", err)

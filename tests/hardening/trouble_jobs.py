@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 
-from jobs import Job
+from jobs import Job, connect, idempotency_guard, stats
+from resilience import Fixed
 
 
 class TroubleFails(Job):
@@ -56,3 +58,61 @@ class TroubleBlocksUntilReleased(Job):
                 raise TimeoutError(f"{release} was not created within 60 s")
             time.sleep(0.05)
         return "released"
+
+
+class TroubleWarns(Job):
+    """Issues a Python warning (as a library warning about its use would), then succeeds."""
+
+    name = "hardening.TroubleWarns"
+
+    def perform(self, text: str) -> str:
+        warnings.warn(text, UserWarning, stacklevel=1)
+        return text
+
+
+class TroubleRetriesOnce(Job):
+    """Fails with a declared transient error until ``marker`` exists (it creates it), so it runs twice."""
+
+    name = "hardening.TroubleRetriesOnce"
+    retry_on = (ConnectionRefusedError,)
+    backoff = Fixed(1)
+
+    def perform(self, marker: str) -> str:
+        if not Path(marker).exists():
+            Path(marker).touch()
+            raise ConnectionRefusedError("the dependency is not up yet")
+        return "ran twice"
+
+
+class TroubleBehindCircuit(Job):
+    """Behind a circuit; fails with the circuit's declared error (so the circuit counts it), once."""
+
+    name = "hardening.TroubleBehindCircuit"
+    retry_on = (ConnectionRefusedError,)
+    max_attempts = 1
+    circuit = "trouble-dependency"
+
+    def perform(self) -> None:
+        raise ConnectionRefusedError("the dependency is down")
+
+
+class TroubleGuarded(Job):
+    """Guards its side effect with an idempotency guard, and counts it with an application counter."""
+
+    name = "hardening.TroubleGuarded"
+
+    def perform(self, key: str) -> bool:
+        with idempotency_guard().once(key) as first:
+            stats.incr("trouble.guarded")
+            return first
+
+
+class TroubleFillsRedis(Job):
+    """Makes its Redis refuse every write (maxmemory below what it uses, no eviction), then succeeds."""
+
+    name = "hardening.TroubleFillsRedis"
+
+    def perform(self) -> None:
+        connection = connect()
+        connection.config_set("maxmemory-policy", "noeviction")
+        connection.config_set("maxmemory", 1)

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs import Status, Worker
+from jobs import Status, Worker, _keys
 from jobs.demo.gateway import Gateway
-from jobs.telemetry.alerts import OUTBOX, Alert
+from jobs.telemetry.alerts import Alert
 from jobs.telemetry.dispatcher import Dispatcher
 from jobs.telemetry.sinks import CommandSink
 from tests.sample_jobs import ChargeFee, FailsWithASecret, SaveReport
@@ -73,7 +73,7 @@ def test_each_dead_lettered_job_is_one_sentry_event_and_nothing_else_is(
     }
     assert "tok-LIVE-123" not in str(events)
     assert secret.status() is Status.DEAD_LETTERED
-    assert connection.llen(OUTBOX) == 0
+    assert connection.llen(_keys.alert_outbox()) == 0
 
 
 def test_a_command_sink_gets_the_alert_text(

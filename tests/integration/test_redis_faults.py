@@ -35,11 +35,11 @@ def test_enqueue_while_redis_is_down_raises_enqueue_error_naming_the_job_and_red
     message = str(caught.value)
     assert message.startswith(
         "could not enqueue tests.ChargeCard with {'customer_id': 42, 'card': '4111', 'api_token': '[redacted]'}: "
-        "Redis did not answer after 8 attempts ("
+        f"Redis did not answer within 5 s ({len(waits) + 1} attempts; "
     )
     assert message.endswith("); nothing was enqueued: retry later or alert someone")
     assert "tok-SECRET" not in message
-    assert len(waits) == 7 and sum(waits) <= 5.5  # bounded: about five seconds in all
+    assert len(waits) >= 5 and sum(waits) <= 5  # retried, within the deadline (STALWART_ENQUEUE_DEADLINE_S)
 
 
 def test_enqueue_to_a_full_redis_fails_at_once_and_says_what_to_do(

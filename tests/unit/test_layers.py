@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Lowest first: a module may import from its own package and from packages below it, never above.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("resilience",),
-    ("jobs.errors", "jobs._files"),
+    ("jobs.errors", "jobs._files", "jobs._file_errors"),
     ("jobs.model",),
     ("jobs.settings",),
     ("jobs._keys",),
