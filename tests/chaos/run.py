@@ -6,16 +6,21 @@ The payment gateway simulator (jobs.demo.gateway) refuses 10% of calls, times
 out 5% (half of those after charging), garbles 2% of its answers and declines
 10% of cards; which ones is decided by the seed. Two forking
 worker processes drain the queue; every few seconds one of them is SIGKILLed
-and started again; Redis is restarted once in the middle. At the end every job
-must be in exactly one of succeeded, negative or the dead-letter queue, and no
-customer may have been charged twice.
+and started again. Along the way Redis fills up (``noeviction``: every write
+refused) for a few seconds, a worker and its work-horse are SIGSTOPped for longer
+than the heartbeat TTL (so another worker settles its job) and then continued,
+and Redis is restarted once. At the end every job must be in exactly one of
+succeeded, negative or the dead-letter queue (a job that succeeded has no entry
+still inviting a replay), and no customer may have been charged twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +36,7 @@ from jobs.demo.gateway import Faults, Gateway
 from tests.chaos.jobs import ChaosCharge
 
 REPO = Path(__file__).resolve().parents[2]
+HEARTBEAT_TTL_S = 3
 FINAL = {Status.SUCCEEDED, Status.NEGATIVE, Status.DEAD_LETTERED}
 
 
@@ -42,22 +48,27 @@ class Report:
     dead_lettered: Counter[str] = field(default_factory=Counter)
     retried_jobs: int = 0
     worker_kills: int = 0
+    worker_stalls: int = 0
     supervisor_restarts: int = 0
     redis_restarts: int = 0
+    redis_full_s: float = 0.0
     charges: int = 0
     double_charges: int = 0
     lost: int = 0
+    two_states: int = 0
 
     def lines(self) -> list[str]:
         return [
             f"{self.jobs} jobs in {self.seconds:.1f} s; {self.worker_kills} workers SIGKILLed, "
+            f"{self.worker_stalls} SIGSTOPped past the heartbeat TTL, Redis full for {self.redis_full_s:.0f} s, "
             f"{self.redis_restarts} Redis restart, {self.supervisor_restarts} workers restarted after exiting",
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())),
             "dead-lettered by classification: "
             + ", ".join(f"{k} {v}" for k, v in sorted(self.dead_lettered.items())),
             f"jobs retried at least once: {self.retried_jobs}",
             f"charges on the gateway's ledger: {self.charges}; customers charged twice: {self.double_charges}",
-            f"jobs lost (in no final state): {self.lost}",
+            f"jobs lost (in no final state): {self.lost}; "
+            f"jobs that ended but whose dead-letter entry still invites a replay: {self.two_states}",
         ]
 
 
@@ -85,6 +96,17 @@ class Workers:
                 self.processes[index] = self.start()
                 restarted += 1
         return restarted
+
+    def stall_one(self, rng: random.Random, seconds: float) -> None:
+        """SIGSTOP a worker and its work-horse for ``seconds`` (a VM paused, a process swapped out)."""
+        process = self.processes[rng.randrange(len(self.processes))]
+        stopped = [process.pid, *_children(process.pid)]
+        for pid in stopped:
+            os.kill(pid, signal.SIGSTOP)
+        time.sleep(seconds)
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def kill_one(self, rng: random.Random) -> None:
         index = rng.randrange(len(self.processes))
@@ -121,7 +143,7 @@ def run(
         REDIS_URL=url,
         PYTHONPATH=str(REPO),
         STALWART_HEARTBEAT_INTERVAL_S="1",
-        STALWART_HEARTBEAT_TTL_S="3",
+        STALWART_HEARTBEAT_TTL_S=str(HEARTBEAT_TTL_S),
     )
     connection = redis.Redis.from_url(url)
     report = Report(jobs)
@@ -135,13 +157,20 @@ def run(
     workers = Workers(env, home)
     try:
         next_kill = time.monotonic() + rng.uniform(*kill_every_s)
-        restarted = False
+        restarted = filled = stalled = False
         while True:
             done = _count_final(connection, handles)
             if done == jobs:
                 break
             if time.monotonic() - started > timeout_s:
                 break
+            if not filled and done >= jobs // 4:
+                report.redis_full_s += _fill_redis(connection, seconds=3.0)
+                filled = True
+            if not stalled and done >= (jobs * 2) // 3:
+                workers.stall_one(rng, seconds=HEARTBEAT_TTL_S + 3)
+                report.worker_stalls += 1
+                stalled = True
             if not restarted and done >= jobs // 2:
                 server.stop()  # a graceful restart: the append-only file is flushed first
                 time.sleep(1)
@@ -164,6 +193,29 @@ def run(
     return report
 
 
+def _fill_redis(connection: redis.Redis, seconds: float) -> float:
+    """Make Redis refuse every write that needs memory (``noeviction`` at the memory in use) for a while."""
+    used = int(connection.info("memory")["used_memory"])
+    connection.config_set("maxmemory-policy", "noeviction")
+    connection.config_set("maxmemory", used)
+    try:
+        time.sleep(seconds)
+    finally:
+        connection.config_set("maxmemory", 0)
+    return seconds
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid`` (a worker's work-horse and scheduler), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
 def _count_final(connection: redis.Redis, handles: list[JobHandle]) -> int:
     try:
         return sum(1 for h in handles if h.status() in FINAL)
@@ -177,8 +229,11 @@ def _tally(connection: redis.Redis, handles: list[JobHandle], report: Report) ->
     for handle in handles:
         status = handle.status()
         report.outcomes[status.value] += 1
+        entry = entries.get(handle.id)
         if status is Status.DEAD_LETTERED:
             report.dead_lettered[str(entries[handle.id].classification)] += 1
+        elif entry is not None and entry.status in ("dead", "replayed"):
+            report.two_states += 1
         if status not in FINAL:
             report.lost += 1
         attempts = int(connection.hget(f"rq:job:{handle.id}", "stalwart_attempt") or 0)
@@ -200,6 +255,7 @@ def main() -> None:
     if (
         report.lost
         or report.double_charges
+        or report.two_states
         or report.outcomes.get("dead_lettered", 0) != sum(report.dead_lettered.values())
     ):
         sys.exit(1)

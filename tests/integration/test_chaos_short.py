@@ -1,4 +1,4 @@
-"""A short chaos run (the full one is `make chaos`): nothing lost, nobody charged twice."""
+"""A short chaos run (the full one is `make chaos`): nothing lost, nobody charged twice, one state per job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from tests.chaos.run import run
 
 
-def test_under_worker_kills_and_a_redis_restart_every_job_ends_once_and_nobody_is_charged_twice(
+def test_under_kills_a_stall_a_full_redis_and_a_restart_every_job_ends_once_and_nobody_is_charged_twice(
     tmp_path: Path,
 ) -> None:
     report = run(jobs=150, seed=11, kill_every_s=(1.0, 2.0), timeout_s=120, home=tmp_path)
@@ -16,5 +16,7 @@ def test_under_worker_kills_and_a_redis_restart_every_job_ends_once_and_nobody_i
     assert report.double_charges == 0, "\n".join(report.lines())
     assert sum(report.outcomes.values()) == 150
     assert set(report.outcomes) <= {"succeeded", "negative", "dead_lettered"}
+    assert report.two_states == 0, "\n".join(report.lines())
     assert report.outcomes["dead_lettered"] == sum(report.dead_lettered.values())
     assert report.redis_restarts == 1 and report.worker_kills >= 1
+    assert report.worker_stalls == 1 and report.redis_full_s > 0
