@@ -14,30 +14,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
+from ..demo import STORY
 from ..model.outcome import Classification
 
-DEMO_DESCRIPTION = """\
-A month of billing against a flaky payment gateway, proved against its ledger,
-on an embedded Redis with no other service:
-
-1. The payment gateway simulator refuses some calls, times out before or after
-   charging, garbles some answers and declines some cards; two customers have
-   a fee of 0 in their billing data; and a forged payload naming os.system is
-   slipped into the queue.
-2. The monthly charges are enqueued and worker processes run them, with a live
-   progress bar. Near the end the gateway goes down.
-3. A table shows how the jobs ended: succeeded, negative (declined cards, by
-   reason), retried, dead-lettered (by classification); then the dead-letter
-   queue.
-4. The gateway comes back, the billing data is fixed: the charges are replayed
-   from the dead-letter queue (the two bad amounts with corrected arguments)
-   and the forged payload is discarded with a reason.
-5. The final table, and the proof against the gateway's ledger: no job lost,
-   no customer charged twice, every charge known to the application.
-
-It takes well under a minute and leaves nothing running. The exit code is 0
-only if the proof holds.
-"""
 DLQ_STATUSES = ("dead", "replayed", "resolved", "discarded")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -288,7 +267,7 @@ def _demo(commands: Any) -> None:
         "demo",
         "demo:cmd_demo",
         "bill 500 customers against a flaky payment gateway, on an embedded Redis, and prove the result",
-        description=DEMO_DESCRIPTION,
+        description=STORY,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument(

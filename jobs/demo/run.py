@@ -1,27 +1,8 @@
 """``stalwart demo``: a month of billing against a flaky payment gateway, proved against its ledger.
 
-It runs the billing example (``jobs.demo.billing``) on an embedded Redis, with no
-other service:
-
-1. The payment gateway simulator refuses some calls, times out before or after
-   charging, garbles some answers and declines some cards; two customers have
-   a fee of 0 in their billing data; and a forged payload naming os.system is
-   slipped into the queue.
-2. 500 monthly charges are enqueued and two worker processes run them, with a
-   live progress bar. Near the end the gateway goes down.
-3. A table shows how the jobs ended: succeeded, negative (declined cards, by
-   reason), retried, dead-lettered (by classification); then the dead-letter
-   queue.
-4. The gateway comes back, the billing data is fixed: the charges are replayed
-   from the dead-letter queue (the two bad amounts with corrected arguments)
-   and the forged payload is discarded with a reason.
-5. The final table, and the proof against the gateway's ledger: no job lost,
-   no customer charged twice, every charge known to the application.
-
-It takes well under a minute and leaves nothing running. The exit code is 0
-only if the proof holds. The phases are in ``phases``, the tables in
-``tables``, the live progress bar in ``progress``, the worker processes in
-``workers``.
+The story it tells is ``jobs.demo.STORY`` (``stalwart demo --help``). The phases
+are in ``phases``, the tables in ``tables``, the live progress bar in
+``progress``, the worker processes in ``workers``.
 """
 
 from __future__ import annotations
