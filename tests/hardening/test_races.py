@@ -381,11 +381,6 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forking worker that loses Redis mid-job lets RQ's cleanup dead-letter the idempotent "
-    "job while its work-horse still runs it; the horse then marks it succeeded",
-)
 def test_an_idempotent_job_running_through_a_redis_outage_ends_succeeded_and_not_dead_lettered(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
