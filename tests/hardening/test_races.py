@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -33,6 +34,7 @@ import pytest
 import redis
 
 from jobs import DeadLetterEntry, DeadLetterError, DeadLetterQueue, EmbeddedRedis, JobHandle, Status, Worker
+from jobs.dead_letter.replay import replay_all
 from tests.conftest import REPO
 from tests.hardening.races_jobs import (
     RACES_QUEUE,
@@ -88,10 +90,6 @@ def at_once(*actions: Callable[[], object]) -> list[object]:
 # -- replays and discards racing on one entry ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay reads the entry, checks it is dead, then writes: concurrent replays all pass",
-)
 def test_concurrent_replays_of_one_entry_enqueue_its_job_once(connection: redis.Redis) -> None:
     # Given dead entries (several, so the race is not left to one roll of the scheduler's dice)
     entry_ids = dead_entries(connection, 5)
@@ -115,10 +113,6 @@ def test_concurrent_replays_of_one_entry_enqueue_its_job_once(connection: redis.
     assert [runs(connection, f"k{n}") for n in range(len(entry_ids))] == [2] * len(entry_ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay and discard both check the entry is dead before either writes: both succeed",
-)
 def test_a_replay_racing_a_discard_of_one_entry_lets_exactly_one_win(connection: redis.Redis) -> None:
     # Given dead entries
     entry_ids = dead_entries(connection, 10)
@@ -154,10 +148,6 @@ def test_a_replay_racing_a_discard_of_one_entry_lets_exactly_one_win(connection:
     assert connection.llen(QUEUE_KEY) == enqueued
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay --all reads the dead entries, then writes them: two at once replay each twice",
-)
 def test_two_bulk_replays_at_once_replay_each_entry_exactly_once(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -199,10 +189,48 @@ def test_two_bulk_replays_at_once_replay_each_entry_exactly_once(
     assert Counter((e.status, len(e.replays)) for e in entries) == {("replayed", 1): count}
     assert connection.llen(QUEUE_KEY) == count
 
+    # And each command said how many it replayed and how many it skipped because the other took them: the
+    # replayed add up to every entry
+    said = [BULK_REPORT.fullmatch(out.decode().strip()) for out, _ in ended]
+    assert all(said), [out.decode() for out, _ in ended]
+    assert sum(int(m.group("replayed")) for m in said if m) == count
+
     # And once drained, each job ran exactly twice in all: its failed first run and one replay
     drain(connection)
     counters = connection.mget([f"hardening:runs:k{n}" for n in range(count)])
     assert Counter(int(c or 0) for c in counters) == {2: count}
+
+
+BULK_REPORT = re.compile(
+    r"replayed (?P<replayed>\d+) entries(; skipped (?P<skipped>\d+) that another operator replayed or "
+    r"discarded meanwhile)?"
+)
+
+
+def test_a_bulk_replay_skips_an_entry_discarded_after_it_was_listed_and_reports_it(
+    connection: redis.Redis,
+) -> None:
+    # Given three dead entries, and a bulk replay that takes one entry at a time (a rate of 1 a second)
+    entry_ids = dead_entries(connection, 3)
+    dlq = DeadLetterQueue(connection)
+
+    # When, once the bulk replay has listed them and replayed the first one, an operator discards one of
+    # the two it has not reached yet
+    taken: list[str] = []
+
+    def discard_one_not_reached(done: int) -> None:
+        if done == 1:
+            taken.append(next(i for i in entry_ids if dlq.get(i).status == "dead"))
+            dlq.discard(taken[0], reason="the customer cancelled the order")
+
+    result = replay_all(dlq, rate=1, progress=discard_one_not_reached, sleep=lambda _: None)
+
+    # Then the bulk replay skipped the discarded entry and said so; the other two were replayed once each
+    assert result.skipped == taken
+    assert sorted(e.id for e in result) == sorted(set(entry_ids) - set(taken))
+    assert [a["action"] for a in dlq.get(taken[0]).audit] == ["dead-letter", "discard"]
+    assert dlq.get(taken[0]).status == "discarded"
+    assert connection.llen(QUEUE_KEY) == 2
 
 
 # -- a stalled worker's job ---------------------------------------------------------------------
