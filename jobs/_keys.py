@@ -23,11 +23,18 @@ DEAD_LETTER_ALERTED = PREFIX + "dlq:alerted"
 # reports the gauges; each holds a short lock for it.
 REAPER = PREFIX + "reaper"
 
+# Each worker process says it is alive (its Reaper thread renews a short-lived key every heartbeat interval):
+# a job whose heartbeats lapsed counts as having killed its worker only if that key has lapsed too.
+WORKER_ALIVE = PREFIX + "alive:"
+
 # Fields we add to RQ's job hash (rq:job:<id>). They ride in RQ's own pipelines.
 FIELD_ATTEMPT = "stalwart_attempt"
 FIELD_OUTCOME = "stalwart_outcome"
 FIELD_HISTORY = "stalwart_history"
 FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
+# The token of the job's current attempt ("<attempt>:<execution id>"), written when the attempt starts and
+# removed by whoever settles it: a settler that finds it gone or replaced came second (finishing/fence.py).
+FIELD_TOKEN = "stalwart_token"
 
 
 def dead_letter_entry(entry_id: str) -> str:
@@ -69,6 +76,11 @@ def dead_letter_indexes(job: str, error_type: str, classification: str, status: 
         dead_letter_class(classification),
         dead_letter_status(status),
     ]
+
+
+def worker_alive(worker_name: str) -> str:
+    """The key that says the worker process named ``worker_name`` (RQ's name) is alive."""
+    return WORKER_ALIVE + worker_name
 
 
 def reaper_lock(queue: str) -> str:

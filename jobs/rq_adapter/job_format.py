@@ -11,6 +11,7 @@ attempt count and history stalwart keeps in the job hash.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -33,6 +34,16 @@ def job_key(job_id: str) -> str:
     return str(RQJob.key_for(job_id))
 
 
+def attempt_token(number: int, execution_id: str) -> str:
+    """The token of attempt ``number`` of a job, run as RQ's execution ``execution_id``."""
+    return f"{number}:{execution_id}"
+
+
+def token_execution(token: str) -> str:
+    """The execution an attempt token names."""
+    return token.partition(":")[2]
+
+
 def _field(raw_data: Mapping[Any, Any], name: str) -> Any:
     return raw_data.get(name.encode(), raw_data.get(name))
 
@@ -48,6 +59,10 @@ class SafeRQJob(RQJob):
     previous_attempts: int = 0
     snoozed_since: float | None = None
     history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
+    # The execution (RQ's) the worker runs this attempt as, named before the attempt starts; and the
+    # attempt's token once it has started (see finishing/fence.py).
+    execution_id: str | None = None
+    token: str | None = None
 
     def _deserialize_data(self) -> None:
         # A corrupt payload is recorded rather than raised, so the worker can dead-letter it as poison.
@@ -69,9 +84,11 @@ class SafeRQJob(RQJob):
         return result
 
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
-        """RQ's "started" bookkeeping, plus the attempt count, in RQ's own pipeline."""
+        """RQ's "started" bookkeeping, plus the attempt count and token, in RQ's own pipeline."""
         super().prepare_for_execution(worker_name, pipeline)
-        pipeline.hset(self.key, _keys.FIELD_ATTEMPT, self.previous_attempts + 1)
+        number = self.previous_attempts + 1
+        self.token = attempt_token(number, self.execution_id or uuid.uuid4().hex)
+        pipeline.hset(self.key, mapping={_keys.FIELD_ATTEMPT: number, _keys.FIELD_TOKEN: self.token})
 
     @property
     def func(self) -> Callable[..., Any]:

@@ -20,16 +20,17 @@ import time
 from collections.abc import Callable, Iterable
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from .. import _keys, settings, stats
-from ..finishing import records
-from ..finishing.path import finish
+from ..finishing import fence, records
+from ..finishing.path import Ending, finish
 from ..model.definition import REGISTRY
 from ..model.outcome import Outcome, Status
-from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.job_format import fetch, job_key, token_execution
 from ..telemetry.logs import JobContext, job_context
 from .scheduler import release_stale_locks
 
@@ -39,49 +40,87 @@ FIELD_KILLS = "stalwart_kills"
 
 
 def settle(
-    connection: redis.Redis, job_id: str, reason: str, members: Iterable[bytes | str] = ()
+    connection: redis.Redis,
+    job_id: str,
+    reason: str,
+    *,
+    queue: str | None = None,
+    members: Iterable[bytes | str] = (),
+    execution_id: str | None = None,
+    died: bool = True,
+    status: str = JobStatus.STARTED,
+    cutoff: float | None = None,
 ) -> str | None:
-    """Settle one abandoned job; returns what became of it (``retried``, ``abandoned``, ``poison``).
+    """Settle one abandoned attempt of a job; returns what became of it (``retried``, ``abandoned``,
+    ``poison``), or None if there was no abandoned attempt to settle (it ended, or someone settled it).
 
-    ``members`` are the job's entries in its queue's started registry, removed
-    in the same transaction.
+    The attempt is the one run as ``execution_id`` (the worker saw its work-horse die), else the job's
+    current one, if its entry among ``members`` (the job's lapsed entries in the started registry of
+    ``queue``, removed with the settlement) still has a heartbeat older than ``cutoff``. ``status`` is
+    what RQ shows for it (``failed`` when RQ failed it behind the worker's back). Fenced
+    (``fence.settle``): an attempt that finished, or that another settler took meanwhile, is left alone.
     """
-    try:
-        fetched = SafeRQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except Exception:  # noqa: BLE001 - its hash is gone (expired or deleted): nothing left to settle
-        log.warning(
-            "abandoned job %s has no data left in Redis; removing it from the started registry", job_id
+    names = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+    settled: list[tuple[str, Ending, str | None]] = []
+
+    def decide(pipeline: Pipeline, state: fence.AttemptState) -> fence.Plan | None:
+        settled.clear()
+        started = _queue(connection, queue or state.origin or "default").started_job_registry.key
+        current = execution_id or (token_execution(state.token) if state.token else None)
+        open_attempt = state.status == status and state.unsettled(current)
+        if open_attempt and cutoff is not None and execution_id is None and state.token is not None:
+            score = pipeline.zscore(started, f"{job_id}:{current}")
+            lapsed = any(name.partition(":")[2] == current for name in names)
+            open_attempt = lapsed and (score is None or cutoff is None or float(score) <= cutoff)
+        if not open_attempt:
+            if state.status is None:
+                log.warning("abandoned job %s has no data left in Redis; forgetting its executions", job_id)
+            # It ended, was settled by someone else, or sent a heartbeat meanwhile: only stale entries go.
+            keep = current if state.token is not None else None
+            stale = [name for name in names if name.partition(":")[2] != keep]
+            if not stale:
+                return None
+            return lambda p: _forget(p, started, stale)
+        job = fetch(connection, job_id)
+        kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + (1 if died else 0)
+        name, _, request_id = job.claimed()
+        verdict = _verdict(name, kills)
+        outcome = records.abandoned(
+            job, reason, max(job.previous_attempts, 1), kills=kills if verdict == "poison" else None
         )
-        fetched = None
-    queue = Queue(fetched.origin if fetched else "default", connection=connection, serializer=JSONSerializer)
-    if not isinstance(fetched, SafeRQJob) or fetched.get_status(refresh=False) != JobStatus.STARTED:
-        # Finished meanwhile, or already settled by another worker: only the registry entry is stale.
-        if members:
-            connection.zrem(queue.started_job_registry.key, *members)
-        return None
-    job = fetched
-    kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + 1
-    name, _, request_id = job.claimed()
-    verdict = _verdict(name, kills)
-    attempt = max(job.previous_attempts, 1)
-    outcome = records.abandoned(job, reason, attempt, kills=kills if verdict == "poison" else None)
-    if verdict == "retried":
-        outcome.status = Status.QUEUED
-    with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
-        _log(outcome, verdict)
-    ending = finish(connection, job, outcome, fields={FIELD_KILLS: kills})
-    with connection.pipeline() as pipeline:
-        if members:
-            pipeline.zrem(queue.started_job_registry.key, *members)
-        ending.write(pipeline)
         if verdict == "retried":
-            job.set_status(JobStatus.QUEUED, pipeline=pipeline)
-            queue.push_job_id(job.id, pipeline=pipeline)
-        else:
-            job.set_status(JobStatus.FAILED, pipeline=pipeline)
-        pipeline.execute()
+            outcome.status = Status.QUEUED
+        ending = finish(connection, job, outcome, fields={FIELD_KILLS: kills})
+        settled.append((verdict, ending, request_id))
+
+        def write(p: Pipeline) -> None:
+            _forget(p, started, names)
+            ending.write(p)
+            if verdict == "retried":
+                job.set_status(JobStatus.QUEUED, pipeline=p)
+                _queue(connection, job.origin).push_job_id(job.id, pipeline=p)
+            else:
+                job.set_status(JobStatus.FAILED, pipeline=p)
+
+        return write
+
+    if not fence.settle(connection, job_key(job_id), decide) or not settled:
+        return None
+    verdict, ending, request_id = settled[0]
+    with job_context(JobContext(request_id, job_id, ending.outcome.job, ending.outcome.attempt)):
+        _log(ending.outcome, verdict)
     ending.after()
     return verdict
+
+
+def _queue(connection: redis.Redis, name: str) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def _forget(pipeline: Pipeline, started: str, members: list[str]) -> None:
+    """Remove executions from a started registry (in ``pipeline``)."""
+    if members:
+        pipeline.zrem(started, *members)
 
 
 def _verdict(name: str, kills: int) -> str:
@@ -175,7 +214,9 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
                 connection,
                 job_id,
                 f"its worker stopped sending heartbeats for over {settings.current().heartbeat_ttl_s} s",
-                members,
+                queue=name,
+                members=members,
+                cutoff=cutoff,
             )
     return settled
 

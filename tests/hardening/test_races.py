@@ -39,6 +39,7 @@ from tests.conftest import REPO
 from tests.hardening.races_jobs import (
     RACES_QUEUE,
     BlocksUntilReleased,
+    BlocksUntilReleasedIdempotently,
     FailsOnceThenCounts,
     FinishesDuringRedisOutages,
 )
@@ -252,10 +253,6 @@ def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers
     pool.kill_all()  # SIGKILL ends a stopped process too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a stalled worker's late result overwrites an abandoned settlement: succeeded and dead",
-)
 def test_a_stalled_worker_that_finishes_after_its_job_was_settled_leaves_one_final_state(
     connection: redis.Redis, workers: Workers, tmp_path: Path
 ) -> None:
@@ -299,6 +296,103 @@ def test_a_stalled_worker_that_finishes_after_its_job_was_settled_leaves_one_fin
     assert_one_final_state(handle, dlq.get(handle.id))
 
 
+def log_records(path: Path) -> list[dict[str, object]]:
+    """The JSON lines of a worker's log."""
+    found = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def finished_late(path: Path) -> list[dict[str, object]]:
+    """The lines in which a worker said that an attempt finished after someone else had settled it."""
+    return [r for r in log_records(path) if r.get("outcome") == "finished_late"]
+
+
+def stall_until_settled(
+    workers: Workers, stalled: subprocess.Popen[bytes], settled: Callable[[], bool]
+) -> None:
+    """SIGSTOP ``stalled``, start another worker, wait until ``settled()``, then kill that other worker."""
+    os.kill(stalled.pid, signal.SIGSTOP)
+    reaper = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    wait_for(settled, timeout_s=20)
+    reaper.kill()
+    reaper.wait(10)
+
+
+def test_a_stalled_worker_that_finishes_after_its_entry_was_replayed_says_the_job_may_have_run_twice(
+    connection: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    # Slow: about 5 s (the 3 s heartbeat TTL has to lapse).
+    # Given a stalled worker whose job (not idempotent) another worker has dead-lettered as abandoned
+    started, release = tmp_path / "started", tmp_path / "release"
+    stalled = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    handle = BlocksUntilReleased.enqueue(
+        connection=connection, key="twice", path=str(started), release=str(release)
+    )
+    wait_for(started.exists)
+    dlq = DeadLetterQueue(connection)
+    stall_until_settled(workers, stalled, lambda: dlq.exists(handle.id))
+
+    # When an operator replays the entry, and then the stalled worker wakes up and finishes the first run
+    # (and then, being the only worker left, runs the replay)
+    replay_id = dlq.replay(handle.id)
+    os.kill(stalled.pid, signal.SIGCONT)
+    release.touch()
+    wait_for(lambda: dlq.get(handle.id).status == "resolved")
+
+    # Then the late run's result is recorded, the entry's audit says it finished after the replay was
+    # enqueued, and the worker's log says so at ERROR: the job ran twice (as the counter shows)
+    assert handle.status() is Status.SUCCEEDED
+    entry = dlq.get(handle.id)
+    assert [a["action"] for a in entry.audit] == [
+        "dead-letter",
+        "replay",
+        "finished-late",
+        "replay-succeeded",
+    ]
+    assert (entry.audit[2]["result"], entry.audit[2]["replays"]) == ("left replayed", [replay_id])
+    assert runs(connection, "twice") == 2
+    [line] = finished_late(workers.log_of(0))
+    assert line["level"] == "error"
+    assert "may have happened twice" in str(line["msg"])
+
+
+def test_a_stalled_worker_that_finishes_an_attempt_already_retried_leaves_the_job_to_the_retry(
+    connection: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    # Slow: about 5 s (the 3 s heartbeat TTL has to lapse).
+    # Given a stalled worker whose job (idempotent) another worker settled as abandoned and is running again
+    started, release = tmp_path / "started", tmp_path / "release"
+    stalled = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    handle = BlocksUntilReleasedIdempotently.enqueue(
+        connection=connection, key="retried", path=str(started), release=str(release)
+    )
+    wait_for(started.exists)
+    os.kill(stalled.pid, signal.SIGSTOP)
+    workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    wait_for(lambda: runs(connection, "retried") == 2, timeout_s=20)
+
+    # When the stalled worker wakes up, and both runs finish
+    os.kill(stalled.pid, signal.SIGCONT)
+    release.touch()
+    wait_for(lambda: bool(finished_late(workers.log_of(0))))
+
+    # Then the job succeeded once, by its second attempt; the stalled worker's late result changed nothing,
+    # and its log says so (a warning: there is nothing to do)
+    assert handle.wait(timeout_s=30) is Status.SUCCEEDED
+    assert connection.hget(f"rq:job:{handle.id}", "stalwart_attempt") == b"2"
+    assert not DeadLetterQueue(connection).exists(handle.id)
+    [line] = finished_late(workers.log_of(0))
+    assert line["level"] == "warning"
+    assert "this result is not recorded" in str(line["msg"])
+
+
 def assert_one_final_state(handle: JobHandle, entry: DeadLetterEntry) -> None:
     status = handle.status()
     actions = [a["action"] for a in entry.audit]
@@ -335,11 +429,6 @@ def heartbeats(connection: redis.Redis, job_id: str) -> list[tuple[str, float]]:
     return [(m.decode(), float(s)) for m, s in raw if m.decode().startswith(f"{job_id}:")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a job whose end is lost to a Redis restart is settled abandoned and counted as a "
-    "worker death: poison after STALWART_KILL_LIMIT restarts",
-)
 def test_an_idempotent_job_whose_end_redis_restarts_swallowed_is_not_quarantined_as_poison(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -409,11 +498,6 @@ def gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forking worker that loses Redis mid-job lets RQ's cleanup dead-letter the idempotent "
-    "job while its work-horse still runs it; the horse then marks it succeeded",
-)
 def test_an_idempotent_job_running_through_a_redis_outage_ends_succeeded_and_not_dead_lettered(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:

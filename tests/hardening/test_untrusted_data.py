@@ -168,11 +168,6 @@ class Listener:
 # -- 1. RQ's `webhooks` field ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: RQ honours a forged `webhooks` field: the worker sends requests (with the rendered "
-    "failure) to any URL written in a job hash",
-)
 def test_a_forged_webhooks_field_sends_no_request(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -203,10 +198,6 @@ def test_a_forged_webhooks_field_sends_no_request(
 # -- 2. RQ's `retries_left` / `retry_intervals` -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a forged `retries_left` makes RQ re-run a job stalwart has dead-lettered",
-)
 @pytest.mark.parametrize(
     ("job", "intervals", "classification"),
     [
