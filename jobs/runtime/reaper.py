@@ -9,6 +9,15 @@ Settling an abandoned job records the attempt (outcome ``abandoned``), then:
 ``poison`` once the job has taken its worker down ``STALWART_KILL_LIMIT`` times (it
 must not take the fleet down in a loop); retried if the job is idempotent;
 otherwise dead-lettered ``abandoned`` with "verify the side effect first".
+
+Only a death counts toward that limit: a work-horse exit its worker saw, or the
+worker that held the job gone (the key each Reaper renews every interval,
+``stalwart:alive:<worker>``, has lapsed). Heartbeats that lapsed while the worker
+lived (it lost Redis for a while, or stalled) settle the attempt all the same,
+without a kill. After its worker starts, and after any Redis error, a Reaper
+waits one heartbeat TTL before it settles anything: by then every live worker
+has renewed its heartbeats, so an outage's lapses are gone and what is left is
+evidence.
 """
 
 from __future__ import annotations
@@ -42,12 +51,12 @@ FIELD_KILLS = "stalwart_kills"
 def settle(
     connection: redis.Redis,
     job_id: str,
-    reason: str,
+    reason: str | None = None,
     *,
     queue: str | None = None,
     members: Iterable[bytes | str] = (),
     execution_id: str | None = None,
-    died: bool = True,
+    died: bool | None = None,
     status: str = JobStatus.STARTED,
     cutoff: float | None = None,
 ) -> str | None:
@@ -59,6 +68,9 @@ def settle(
     ``queue``, removed with the settlement) still has a heartbeat older than ``cutoff``. ``status`` is
     what RQ shows for it (``failed`` when RQ failed it behind the worker's back). Fenced
     (``fence.settle``): an attempt that finished, or that another settler took meanwhile, is left alone.
+
+    ``died`` says whether the attempt's end was a death, which counts toward the kill limit; by default
+    it is one if the worker that held the job is gone. ``reason`` defaults to what the evidence says.
     """
     names = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
     settled: list[tuple[str, Ending, str | None]] = []
@@ -82,11 +94,13 @@ def settle(
                 return None
             return lambda p: _forget(p, started, stale)
         job = fetch(connection, job_id)
-        kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + (1 if died else 0)
+        death = died if died is not None else not worker_alive(connection, state.worker)
+        kills = int(connection.hget(job.key, FIELD_KILLS) or 0) + (1 if death else 0)
         name, _, request_id = job.claimed()
         verdict = _verdict(name, kills)
+        why = reason or (_STOPPED if death else _LAPSED).format(ttl=settings.current().heartbeat_ttl_s)
         outcome = records.abandoned(
-            job, reason, max(job.previous_attempts, 1), kills=kills if verdict == "poison" else None
+            job, why, max(job.previous_attempts, 1), kills=kills if verdict == "poison" else None
         )
         if verdict == "retried":
             outcome.status = Status.QUEUED
@@ -111,6 +125,24 @@ def settle(
         _log(ending.outcome, verdict)
     ending.after()
     return verdict
+
+
+_STOPPED = "its worker stopped sending heartbeats for over {ttl} s"
+_LAPSED = (
+    "its worker is still running but sent no heartbeat for it for over {ttl} s (it lost Redis for a "
+    "while, or stalled); not counted as a kill"
+)
+
+
+def worker_alive(connection: redis.Redis, worker_name: str | None) -> bool:
+    """Whether the worker process RQ names ``worker_name`` is alive (its Reaper renews a key for it)."""
+    return worker_name is not None and bool(connection.exists(_keys.worker_alive(worker_name)))
+
+
+def liveness_ttl_s(current: settings.Settings) -> int:
+    """How long a worker's liveness key lasts: a dead worker's lapses at least one heartbeat interval
+    before its jobs' heartbeats do, and a live worker renews it every interval."""
+    return max(current.heartbeat_ttl_s - current.heartbeat_interval_s, current.heartbeat_interval_s + 1)
 
 
 def _queue(connection: redis.Redis, name: str) -> Queue:
@@ -210,20 +242,14 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
             text = member.decode() if isinstance(member, bytes) else str(member)
             by_job.setdefault(text.split(":", 1)[0], []).append(text)
         for job_id, members in by_job.items():
-            settled[job_id] = settle(
-                connection,
-                job_id,
-                f"its worker stopped sending heartbeats for over {settings.current().heartbeat_ttl_s} s",
-                queue=name,
-                members=members,
-                cutoff=cutoff,
-            )
+            settled[job_id] = settle(connection, job_id, queue=name, members=members, cutoff=cutoff)
     return settled
 
 
 class Reaper(threading.Thread):
-    """A worker's background thread: settles abandoned jobs, renews its own job's heartbeat, and takes
-    over the scheduler when the worker that ran it died (RQ would wait for its next maintenance)."""
+    """A worker's background thread: says the worker is alive, settles abandoned jobs, renews its own
+    job's heartbeat, and takes over the scheduler when the worker that ran it died (RQ would wait for
+    its next maintenance)."""
 
     def __init__(
         self,
@@ -231,38 +257,58 @@ class Reaper(threading.Thread):
         queues: list[str],
         beat: Callable[[], None] | None = None,
         keep_scheduler: Callable[[], None] | None = None,
+        worker_name: str | None = None,
     ) -> None:
         super().__init__(name="stalwart-reaper", daemon=True)
         self.connection = connection
         self.queues = queues
         self.beat = beat
         self.keep_scheduler = keep_scheduler
+        self.worker_name = worker_name
         self.stopping = threading.Event()
+        # Since when Redis has answered every round (None: not yet, or not since the last error).
+        self.reachable_since: float | None = None
 
     def run(self) -> None:
-        interval = settings.current().heartbeat_interval_s
+        current = settings.current()
+        interval = current.heartbeat_interval_s
         while not self.stopping.wait(interval):
             try:
-                if self.beat is not None:
-                    self.beat()
-                # One reaper a round for each queue across the fleet; the locks lapse on their own. Per
-                # queue: a single lock for the fleet went to the same worker round after round, and a
-                # dead worker's job on a queue that worker does not serve stayed started.
-                with self.connection.pipeline(transaction=False) as pipeline:
-                    for name in self.queues:
-                        pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
-                    mine = [name for name, won in zip(self.queues, pipeline.execute(), strict=True) if won]
-                if mine:
-                    reap(self.connection, mine)
-                    release_stale_locks(self.connection, mine)
-                if self.connection.set(_keys.REAPER, os.getpid(), nx=True, ex=interval):
-                    stats.report_gauges(self.connection)
-                if self.keep_scheduler is not None:
-                    self.keep_scheduler()
+                self.round(current)
             except redis.RedisError as err:
+                self.reachable_since = None
                 log.warning("could not look for abandoned jobs (%s); trying again in %d s", err, interval)
             except Exception:
                 log.exception("looking for abandoned jobs failed; trying again in %d s", interval)
+
+    def round(self, current: settings.Settings) -> None:
+        """One round: heartbeats, then (once Redis has answered for a heartbeat TTL) abandoned jobs."""
+        interval = current.heartbeat_interval_s
+        if self.beat is not None:
+            self.beat()
+        ready = (
+            self.reachable_since is not None
+            and time.monotonic() - self.reachable_since >= current.heartbeat_ttl_s
+        )
+        # One reaper a round for each queue across the fleet; the locks lapse on their own. Per queue: a
+        # single lock for the fleet went to the same worker round after round, and a dead worker's job on
+        # a queue that worker does not serve stayed started.
+        with self.connection.pipeline(transaction=False) as pipeline:
+            if self.worker_name is not None:
+                pipeline.set(_keys.worker_alive(self.worker_name), os.getpid(), ex=liveness_ttl_s(current))
+            for name in self.queues if ready else ():
+                pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
+            won = pipeline.execute()[1 if self.worker_name is not None else 0 :]
+        if self.reachable_since is None:
+            self.reachable_since = time.monotonic()
+        mine = [name for name, got in zip(self.queues, won, strict=False) if got]
+        if mine:
+            reap(self.connection, mine)
+            release_stale_locks(self.connection, mine)
+        if self.connection.set(_keys.REAPER, os.getpid(), nx=True, ex=interval):
+            stats.report_gauges(self.connection)
+        if self.keep_scheduler is not None:
+            self.keep_scheduler()
 
     def stop(self) -> None:
         """Ask the thread to end after its current round."""

@@ -16,31 +16,23 @@ webhooks, RQ's own retries) is not looked at.
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-import redis
 from redis.client import Pipeline
 from rq.executions import Execution
 from rq.job import JobStatus
 from rq.queue import Queue
 from rq.utils import now
 
-from .. import settings
 from ..finishing import fence
 from ..finishing.path import Ending, Late
 from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import SafeRQJob
-
-log = logging.getLogger("stalwart.worker")
-
-# Errors that mean Redis cannot be reached right now; the write is tried again once it can.
-OUTAGE: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+from .outages import through_outages
 
 
 class RQWorker(Protocol):
@@ -145,27 +137,3 @@ class Recorder:
     def _working_time(self, pipeline: Pipeline) -> None:
         if self.job.started_at and self.job.ended_at:
             self.worker.increment_total_working_time(self.job.ended_at - self.job.started_at, pipeline)
-
-
-def through_outages(write: Callable[[], object], what: str) -> None:
-    """Run ``write`` until Redis answers it, waiting between tries (up to a heartbeat interval).
-
-    A worker that cannot reach Redis can do nothing else meanwhile; giving up would lose the end of an
-    attempt that ran. A second SIGTERM (a cold shutdown) still stops it.
-    """
-    wait_s = 0.5
-    while True:
-        try:
-            write()
-            return
-        except OUTAGE as err:
-            log.warning(
-                "could not record %s (%s: %s); trying again in %.1f s: it is kept until Redis answers",
-                what,
-                type(err).__name__,
-                err,
-                wait_s,
-                extra={"outcome": "redis_unavailable"},
-            )
-            time.sleep(wait_s)
-            wait_s = min(wait_s * 2, max(1.0, float(settings.current().heartbeat_interval_s)))

@@ -25,6 +25,7 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
+from rq.worker_registration import clean_worker_registry
 
 from .. import settings
 from ..dead_letter import DeadLetterQueue
@@ -35,6 +36,7 @@ from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
 from . import attempt as attempts
 from . import recording
+from .outages import WatchesThroughOutages
 from .process import die_with_parent
 from .reaper import settle
 from .scheduler import ResilientScheduler
@@ -57,6 +59,7 @@ class _Bookkeeping:
     _stop_requested: bool
     _shutdown_requested_date: Any
     _stopped_job_id: str | None
+    last_cleaned_at: Any
     connection: Any
     serializer: Any
     scheduler: Any
@@ -143,6 +146,27 @@ class _Bookkeeping:
             died=not stopped,
         )
 
+    def clean_registries(self) -> None:
+        """RQ's registry maintenance, minus its handling of abandoned jobs, which is the reaper's.
+
+        RQ's started-registry cleanup fails a job whose heartbeat lapsed into its own failed registry
+        (idempotent or not, its worker dead or only cut off from Redis), and its intermediate-list
+        cleanup fails a dequeued job it finds there after a minute, and nobody puts it back. The reaper
+        settles the first (``reaper.settle``) and puts the second back on its queue, within a heartbeat
+        TTL. What stalwart jobs never use (dependencies, rate limits) is not cleaned.
+        """
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                for registry in (
+                    queue.finished_job_registry,
+                    queue.failed_job_registry,
+                    queue.deferred_job_registry,
+                ):
+                    registry.cleanup()
+                clean_worker_registry(queue)
+                queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+        self.last_cleaned_at = now()
+
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance, then ours: sweep RQ's failed registries, apply retention, check the size."""
         super().run_maintenance_tasks()  # type: ignore[misc]
@@ -185,8 +209,8 @@ class _Bookkeeping:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""
 
 
-class ForkingWorker(_Bookkeeping, ForkingRQWorker):
-    """RQ's forking worker: each job runs in a fresh work-horse process."""
+class ForkingWorker(WatchesThroughOutages, _Bookkeeping, ForkingRQWorker):
+    """RQ's forking worker: each job runs in a fresh work-horse process, watched through Redis outages."""
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the

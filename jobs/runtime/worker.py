@@ -120,6 +120,7 @@ class Worker:
                 # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
                 # is waited out like the outage that ended the last loop, not a crash.
                 worker = self._rq_worker()
+                began = time.monotonic()
                 worked = self._run(worker, burst)
                 if _asked_to_stop(worker):
                     return
@@ -130,6 +131,10 @@ class Worker:
                         backoff = 1.0
                         continue
                     # Jobs wait but this round ran none: RQ's loop ended on an error. Do not spin.
+                elif worked or time.monotonic() - began >= _MAX_RESTART_BACKOFF_S:
+                    # A loop that ran jobs, or ran for a while, ended on a new error: not the same outage
+                    # again, so the wait before restarting it starts from 1 s, not from where it last got.
+                    backoff = 1.0
                 log.warning("the RQ worker loop ended on an error; starting it again in %.0f s", backoff)
             except (redis.ConnectionError, redis.TimeoutError) as err:
                 log.warning("lost Redis (%s); reconnecting in %.0f s", err, backoff)
@@ -176,6 +181,7 @@ class Worker:
             [q.name for q in self.queues],
             beat=worker.beat,
             keep_scheduler=None if burst else worker.keep_scheduler,
+            worker_name=worker.name,
         )
         reaper.start()
         dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None
