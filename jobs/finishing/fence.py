@@ -15,14 +15,13 @@ that someone else settled the attempt first.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 from redis.client import Pipeline
 
 from .. import _keys
-from ..dead_letter.storage import text
 from ..rq_adapter.job_format import token_execution
 
 log = logging.getLogger("stalwart.worker")
@@ -60,20 +59,19 @@ def settle(
     connection: redis.Redis,
     job_key: str,
     decide: Callable[[Pipeline, AttemptState], Plan | None],
-    watch: Sequence[str] = (),
 ) -> bool:
     """Settle an attempt of the job at ``job_key`` at most once; True if ``decide``'s plan was written.
 
-    ``decide`` runs with the job's hash (and ``watch``) watched and the pipeline in immediate mode: it may
+    ``decide`` runs with the job's hash watched and the pipeline in immediate mode: it may
     read more, and watch more keys, before it returns the writes to make (None: write nothing). The plan
     runs in a transaction that fails if anything watched changed meanwhile; then ``decide`` runs again.
     """
     with connection.pipeline() as pipeline:
         while True:
             try:
-                pipeline.watch(job_key, *watch)  # type: ignore[no-untyped-call]
+                pipeline.watch(job_key)  # type: ignore[no-untyped-call]
                 raw = pipeline.hmget(job_key, _READ)
-                plan = decide(pipeline, AttemptState(*(text(v) if v is not None else None for v in raw)))
+                plan = decide(pipeline, AttemptState(*(_text(v) for v in raw)))
                 if plan is None:
                     pipeline.unwatch()
                     return False
@@ -85,6 +83,10 @@ def settle(
                 log.debug("the job at %s changed while it was being settled; deciding again", job_key)
             finally:
                 pipeline.reset()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def spend(pipeline: Pipeline, job_key: str) -> None:

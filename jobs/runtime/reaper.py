@@ -196,7 +196,13 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
             text = member.decode() if isinstance(member, bytes) else str(member)
             by_job.setdefault(text.split(":", 1)[0], []).append(text)
         for job_id, members in by_job.items():
-            settled[job_id] = settle(connection, job_id, queue=name, members=members, cutoff=cutoff)
+            try:
+                settled[job_id] = settle(connection, job_id, queue=name, members=members, cutoff=cutoff)
+            except redis.RedisError:
+                raise  # the round fails as a whole, and is tried again
+            except Exception:
+                # One job whose hash cannot be read must not keep the others from being settled.
+                log.exception("could not settle abandoned job %s; trying again next round", job_id)
     return settled
 
 

@@ -113,7 +113,16 @@ def _dead_letter(
                 "RQ's failed registry of %s lists job %s, whose data is gone; removing it", queue, job_id
             )
         elif state.status == JobStatus.FAILED and not recorded:
-            planned.append(_ending_for_failed(connection, job_id, queue))
+            try:
+                planned.append(_ending_for_failed(connection, job_id, queue))
+            except redis.RedisError:
+                raise
+            except Exception:
+                log.exception(
+                    "RQ's failed registry of %s lists job %s, which cannot be read; removing it",
+                    queue,
+                    job_id,
+                )
 
         def write(p: Pipeline) -> None:
             for ending in planned:
