@@ -22,6 +22,9 @@ FIELD_HISTORY = "stalwart_history"
 FIELD_SNOOZED_SINCE = "stalwart_snoozed_since"
 # How many times the job has taken its worker down (the reaper's count; see runtime/reaper.py).
 FIELD_KILLS = "stalwart_kills"
+# The token of the job's current attempt ("<attempt>:<execution id>"), written when the attempt starts and
+# removed by whoever settles it: a settler that finds it gone or replaced came second (finishing/fence.py).
+FIELD_TOKEN = "stalwart_token"
 
 
 def prefix() -> str:
@@ -96,6 +99,15 @@ def dead_letter_alerted() -> str:
 def reaper() -> str:
     """The lock of the worker reporting the gauges this round."""
     return f"{prefix()}reaper"
+
+
+def worker_alive(worker_name: str) -> str:
+    """The key that says the worker process named ``worker_name`` (RQ's name) is alive.
+
+    Its Reaper thread renews it every heartbeat interval: a job whose heartbeats lapsed counts as having
+    killed its worker only if this key has lapsed too.
+    """
+    return f"{prefix()}alive:{worker_name}"
 
 
 def reaper_lock(queue: str) -> str:

@@ -182,9 +182,15 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
             **_filters(args),
         )
     if args.json:
-        print(json.dumps({"replayed": [{"entry": e.id, "job_id": e.replays[-1]} for e in done]}))
+        replayed = [{"entry": e.id, "job_id": e.replays[-1]} for e in done]
+        print(json.dumps({"replayed": replayed, "skipped": done.skipped}))
     else:
-        print(f"replayed {len(done)} entries")
+        skipped = (
+            f"; skipped {len(done.skipped)} that another operator replayed or discarded meanwhile"
+            if done.skipped
+            else ""
+        )
+        print(f"replayed {len(done)} entries{skipped}")
     return 0
 
 

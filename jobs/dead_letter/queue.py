@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 from typing import Any
 
 from ..model.entry import DeadLetterEntry
@@ -19,8 +18,11 @@ class DeadLetterQueue(EntryStore):
 
     def replay_all(
         self, *, dry_run: bool = False, rate: float | None = None, by: str | None = None, **filters: Any
-    ) -> builtins.list[DeadLetterEntry]:
-        """Replay every ``dead`` entry matching ``filters``; returns the entries replayed (or to be)."""
+    ) -> _replay.Replayed:
+        """Replay every ``dead`` entry matching ``filters``; returns the entries replayed (or to be).
+
+        An entry another operator replayed or discarded meanwhile is skipped; its id is in ``.skipped``.
+        """
         return _replay.replay_all(self, dry_run=dry_run, rate=rate, by=by, **filters)
 
     def discard(self, entry_id: str, reason: str, by: str | None = None) -> DeadLetterEntry:

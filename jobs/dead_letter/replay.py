@@ -14,14 +14,15 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import settings
-from ..errors import DeadLetterError, PayloadError, UnknownJobError
+from ..errors import DeadLetterError, NoSuchEntryError, PayloadError, UnknownJobError
 from ..model import payload
 from ..model.definition import REGISTRY
 from ..model.entry import DeadLetterEntry
 from ..model.outcome import Classification
 from ..model.requests import new_request_id
-from ..rq_adapter.enqueue import enqueue_payload, enqueue_raw, register_queue
+from ..rq_adapter.enqueue import raw_job
 from ..rq_adapter.job_format import check_size
+from . import claims
 from .audit import audit_record, operator
 from .store import EntryStore
 
@@ -79,17 +80,28 @@ def _payload_for(entry: DeadLetterEntry, kwargs: dict[str, Any] | None) -> dict[
 def replay(
     dlq: EntryStore, entry_id: str, kwargs: dict[str, Any] | None = None, by: str | None = None
 ) -> str:
-    """Replay one entry (optionally with edited ``kwargs``); returns the new job's id."""
+    """Replay one entry (optionally with edited ``kwargs``); returns the new job's id.
+
+    The entry is claimed and its job enqueued in one atomic step: of two replays (or a replay and a
+    discard) racing on one entry, one wins and the other raises DeadLetterError, having changed nothing.
+    """
     entry = dlq.get(entry_id)
     _replayable(entry)
     body = _payload_for(entry, kwargs)
-    job = REGISTRY.resolve(entry.job)
-    with dlq.connection.pipeline() as pipeline:
-        job_id = enqueue_payload(job, body, dlq.connection, pipeline=pipeline)
-        audit = audit_record("replay", f"enqueued as job {job_id}", by=by, kwargs_edited=kwargs is not None)
-        dlq.set_status(entry, "replayed", audit, pipeline=pipeline, replays=[*entry.replays, job_id])
-        pipeline.execute()
-    return job_id
+    raw = raw_job(REGISTRY.resolve(entry.job), body)
+    audit = audit_record("replay", f"enqueued as job {raw.id}", by=by, kwargs_edited=kwargs is not None)
+    moved = claims.move(dlq.connection, [claims.Claim(entry.id, audit, raw)], "dead", "replayed")
+    if moved != [""]:
+        raise _taken(dlq, entry_id, "replay", "nothing was enqueued")
+    return raw.id
+
+
+class Replayed(list[DeadLetterEntry]):
+    """The entries a bulk replay replayed, and the ids of those it skipped because someone took them first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: list[str] = []
 
 
 def replay_all(
@@ -102,13 +114,15 @@ def replay_all(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     **filters: Any,
-) -> list[DeadLetterEntry]:
+) -> Replayed:
     """Replay every ``dead`` entry matching ``filters``, in batches; returns those replayed (or to be).
 
     ``rate`` caps entries per second, so a replay does not stampede a third
     party that has just recovered. Entries that cannot be replayed (an unknown
     job, arguments that no longer fit) are left as they are, and the first
-    such problem is raised before anything is enqueued.
+    such problem is raised before anything is enqueued. Each entry is claimed
+    and its job enqueued in one atomic step; an entry that another replay or a
+    discard took meanwhile is skipped, and listed in the result's ``skipped``.
     """
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be a positive number of entries per second, got {rate!r}")
@@ -116,22 +130,35 @@ def replay_all(
     ids = dlq.ids(status="dead", **filters)
     entries = dlq.get_many(ids, full=False)
     bodies = [_payload_for(entry, None) for entry in entries]  # check them all before touching any
+    replayed = Replayed()
     if dry_run:
-        return entries
+        replayed.extend(entries)
+        return replayed
     by = by or operator()
     done = 0
     started = clock()
     batch = BATCH if rate is None else max(1, min(BATCH, int(rate)))
     for start in range(0, len(entries), batch):
-        chunk = list(zip(entries[start : start + batch], bodies[start : start + batch], strict=True))
-        with dlq.connection.pipeline() as pipeline:
-            for queue in {REGISTRY.resolve(entry.job).queue for entry, _ in chunk}:
-                register_queue(pipeline, queue)
-            for entry, body in chunk:
-                job_id = enqueue_raw(pipeline, REGISTRY.resolve(entry.job), body)
-                audit = audit_record("replay", f"enqueued as job {job_id}", by=by, bulk=True)
-                dlq.set_status(entry, "replayed", audit, pipeline=pipeline, replays=[*entry.replays, job_id])
-            pipeline.execute()
+        chunk = entries[start : start + batch]
+        jobs = [
+            raw_job(REGISTRY.resolve(entry.job), body)
+            for entry, body in zip(chunk, bodies[start : start + batch], strict=True)
+        ]
+        audits = [audit_record("replay", f"enqueued as job {job.id}", by=by, bulk=True) for job in jobs]
+        moved = claims.move(
+            dlq.connection,
+            [claims.Claim(e.id, a, j) for e, a, j in zip(chunk, audits, jobs, strict=True)],
+            "dead",
+            "replayed",
+        )
+        for entry, audit, job, status in zip(chunk, audits, jobs, moved or [], strict=True):
+            if status:
+                replayed.skipped.append(entry.id)
+                continue
+            entry.status = "replayed"
+            entry.replays.append(job.id)
+            entry.audit.append(audit)
+            replayed.append(entry)
         done += len(chunk)
         if progress is not None:
             progress(done)
@@ -139,15 +166,36 @@ def replay_all(
             ahead = done / rate - (clock() - started)
             if ahead > 0:
                 sleep(ahead)
-    return entries
+    return replayed
 
 
 def discard(dlq: EntryStore, entry_id: str, reason: str, by: str | None = None) -> DeadLetterEntry:
-    """Mark an entry ``discarded``; the reason is required and kept in the audit trail."""
+    """Mark an entry ``discarded``; the reason is required and kept in the audit trail.
+
+    Atomic like a replay: a discard that loses a race with a replay raises DeadLetterError.
+    """
     if not isinstance(reason, str) or not reason.strip():
         raise DeadLetterError("a discard needs a reason a colleague can read later (--reason '...')")
     entry = dlq.get(entry_id)
     if entry.status != "dead":
         raise DeadLetterError(f"entry {entry_id} is {entry.status}; only a dead entry can be discarded")
-    dlq.set_status(entry, "discarded", audit_record("discard", "discarded", by=by, reason=reason.strip()))
+    audit = audit_record("discard", "discarded", by=by, reason=reason.strip())
+    if claims.move(dlq.connection, [claims.Claim(entry.id, audit)], "dead", "discarded") != [""]:
+        raise _taken(dlq, entry_id, "discard", "it was not discarded")
+    entry.status = "discarded"
+    entry.audit.append(audit)
     return entry
+
+
+def _taken(dlq: EntryStore, entry_id: str, attempted: str, consequence: str) -> DeadLetterError:
+    """The error of an operation that lost the entry to another one that changed it first."""
+    try:
+        entry = dlq.get(entry_id)
+    except NoSuchEntryError:
+        return DeadLetterError(f"entry {entry_id} was removed meanwhile (archived?); {consequence}")
+    last = entry.audit[-1] if entry.audit else {}
+    who = f"{last.get('action', 'changed')} by {last.get('by', 'someone')} at {last.get('at', '?')}"
+    return DeadLetterError(
+        f"entry {entry_id} is {entry.status}: it was just taken by another operation ({who}); "
+        f"this {attempted} lost the race and {consequence}; see `stalwart dlq show {entry_id}`"
+    )

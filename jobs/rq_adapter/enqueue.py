@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 import redis
@@ -63,14 +64,25 @@ def job_exists(connection: redis.Redis, job_id: str) -> bool:
     return bool(connection.exists(RQJob.key_for(job_id)))
 
 
-def enqueue_raw(pipeline: Pipeline, job: type[JobDefinition], body: dict[str, Any]) -> str:
-    """Write one job as RQ's ``enqueue`` would, in ``pipeline``; returns its id."""
+@dataclass(frozen=True)
+class RawJob:
+    """One job as RQ's ``enqueue`` would write it: its id, its hash, and the queue its id goes on."""
+
+    id: str
+    key: str
+    fields: dict[Any, Any]
+    queue_key: str
+
+
+def raw_job(job: type[JobDefinition], body: dict[str, Any]) -> RawJob:
+    """The writes that enqueue ``body`` as a new job, for a caller that makes them (a pipeline, a script)."""
     job_id = str(uuid.uuid4())
     stamp = utcformat(now())
     data = serialized(body)
-    pipeline.hset(
-        RQJob.key_for(job_id),
-        mapping={
+    return RawJob(
+        id=job_id,
+        key=RQJob.key_for(job_id),
+        fields={
             "created_at": stamp,
             "enqueued_at": stamp,
             "data": zlib.compress(data),
@@ -81,11 +93,23 @@ def enqueue_raw(pipeline: Pipeline, job: type[JobDefinition], body: dict[str, An
             "failure_ttl": FAILED_JOB_TTL_S,
             "status": "queued",
         },
+        queue_key=Queue.redis_queue_namespace_prefix + job.queue,
     )
-    pipeline.rpush(Queue.redis_queue_namespace_prefix + job.queue, job_id)
-    return job_id
+
+
+def enqueue_raw(pipeline: Pipeline, job: type[JobDefinition], body: dict[str, Any]) -> str:
+    """Write one job as RQ's ``enqueue`` would, in ``pipeline``; returns its id."""
+    raw = raw_job(job, body)
+    pipeline.hset(raw.key, mapping=raw.fields)
+    pipeline.rpush(raw.queue_key, raw.id)
+    return raw.id
+
+
+def queues_key() -> str:
+    """The key of RQ's set of every queue (it follows ``RQ_KEY_PREFIX``)."""
+    return str(Queue.redis_queues_keys)
 
 
 def register_queue(pipeline: Pipeline, name: str) -> None:
     """RQ lists every queue in one set; a bulk enqueue adds its queue once."""
-    pipeline.sadd(Queue.redis_queues_keys, Queue.redis_queue_namespace_prefix + name)
+    pipeline.sadd(queues_key(), Queue.redis_queue_namespace_prefix + name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,16 @@ def check_size(job: type[JobDefinition], payload: Mapping[str, Any], limits: Lim
         )
 
 
+def attempt_token(number: int, execution_id: str) -> str:
+    """The token of attempt ``number`` of a job, run as RQ's execution ``execution_id``."""
+    return f"{number}:{execution_id}"
+
+
+def token_execution(token: str) -> str:
+    """The execution an attempt token names."""
+    return token.partition(":")[2]
+
+
 def _refuse(*args: Any, **kwargs: Any) -> None:
     raise RuntimeError("stalwart jobs run only inside a stalwart worker")
 
@@ -88,6 +99,10 @@ class SafeRQJob(RQJob):
     snoozed_since: float | None = None
     kills: int = 0
     history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
+    # The execution (RQ's) the worker runs this attempt as, named before the attempt starts; and the
+    # attempt's token once it has started (see finishing/fence.py).
+    execution_id: str | None = None
+    token: str | None = None
 
     @classmethod
     def fetch_many(
@@ -190,9 +205,11 @@ class SafeRQJob(RQJob):
             )
 
     def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
-        """RQ's "started" bookkeeping, plus the attempt count, in RQ's own pipeline."""
+        """RQ's "started" bookkeeping, plus the attempt count and token, in RQ's own pipeline."""
         super().prepare_for_execution(worker_name, pipeline)
-        pipeline.hset(self.key, _keys.FIELD_ATTEMPT, self.previous_attempts + 1)
+        number = self.previous_attempts + 1
+        self.token = attempt_token(number, self.execution_id or uuid.uuid4().hex)
+        pipeline.hset(self.key, mapping={_keys.FIELD_ATTEMPT: number, _keys.FIELD_TOKEN: self.token})
 
     @property
     def func(self) -> Callable[..., Any]:

@@ -13,12 +13,16 @@ from .job_format import SafeRQJob
 
 
 def queue_counts(connection: redis.Redis) -> dict[str, dict[str, int]]:
-    """Per queue RQ knows: jobs waiting, scheduled (retries) and running."""
+    """Per queue RQ knows: jobs waiting, scheduled (retries) and running.
+
+    Counted without RQ's cleanup (its ``count``): cleaning the started registry fails every job whose
+    heartbeat lapsed into RQ's failed registry, behind the reaper's back.
+    """
     return {
         queue.name: {
             "queued": queue.count,
-            "scheduled": queue.scheduled_job_registry.count,
-            "started": queue.started_job_registry.count,
+            "scheduled": queue.scheduled_job_registry.get_job_count(cleanup=False),
+            "started": queue.started_job_registry.get_job_count(cleanup=False),
         }
         for queue in Queue.all(connection=connection)
     }

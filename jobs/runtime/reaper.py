@@ -9,6 +9,15 @@ Settling an abandoned job records the attempt (outcome ``abandoned``), then:
 ``poison`` once the job has taken its worker down ``STALWART_KILL_LIMIT`` times (it
 must not take the fleet down in a loop); retried if the job is idempotent;
 otherwise dead-lettered ``abandoned`` with "verify the side effect first".
+
+Only a death counts toward that limit: a work-horse exit its worker saw, or the
+worker that held the job gone (the key each Reaper renews every interval,
+``stalwart:alive:<worker>``, has lapsed). Heartbeats that lapsed while the worker
+lived (it lost Redis for a while, or stalled) settle the attempt all the same,
+without a kill. After its worker starts, and after any Redis error, a Reaper
+waits one heartbeat TTL before it settles anything: by then every live worker
+has renewed its heartbeats, so an outage's lapses are gone and what is left is
+evidence.
 """
 
 from __future__ import annotations
@@ -20,17 +29,19 @@ import time
 from collections.abc import Callable, Iterable
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
 
 from .. import _keys, settings, stats
-from ..finishing import records
-from ..finishing.path import finish
+from ..finishing import fence, records
+from ..finishing.path import Ending, finish
 from ..model.definition import REGISTRY
 from ..model.outcome import Outcome, Status
-from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.job_format import fetch, job_key, token_execution
 from ..telemetry.logs import JobContext, job_context
+from .dequeued import recover_dequeued
 from .scheduler import release_stale_locks
 
 log = logging.getLogger("stalwart.worker")
@@ -39,49 +50,110 @@ FIELD_KILLS = _keys.FIELD_KILLS
 
 
 def settle(
-    connection: redis.Redis, job_id: str, reason: str, members: Iterable[bytes | str] = ()
+    connection: redis.Redis,
+    job_id: str,
+    reason: str | None = None,
+    *,
+    queue: str | None = None,
+    members: Iterable[bytes | str] = (),
+    execution_id: str | None = None,
+    died: bool | None = None,
+    status: str = JobStatus.STARTED,
+    cutoff: float | None = None,
 ) -> str | None:
-    """Settle one abandoned job; returns what became of it (``retried``, ``abandoned``, ``poison``).
+    """Settle one abandoned attempt of a job; returns what became of it (``retried``, ``abandoned``,
+    ``poison``), or None if there was no abandoned attempt to settle (it ended, or someone settled it).
 
-    ``members`` are the job's entries in its queue's started registry, removed
-    in the same transaction.
+    The attempt is the one run as ``execution_id`` (the worker saw its work-horse die), else the job's
+    current one, if its entry among ``members`` (the job's lapsed entries in the started registry of
+    ``queue``, removed with the settlement) still has a heartbeat older than ``cutoff``. ``status`` is
+    what RQ shows for it (``failed`` when RQ failed it behind the worker's back). Fenced
+    (``fence.settle``): an attempt that finished, or that another settler took meanwhile, is left alone.
+
+    ``died`` says whether the attempt's end was a death, which counts toward the kill limit; by default
+    it is one if the worker that held the job is gone. ``reason`` defaults to what the evidence says.
     """
-    try:
-        fetched = SafeRQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except Exception:  # noqa: BLE001 - its hash is gone (expired or deleted): nothing left to settle
-        log.warning(
-            "abandoned job %s has no data left in Redis; removing it from the started registry", job_id
+    names = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+    settled: list[tuple[str, Ending, str | None]] = []
+
+    def decide(pipeline: Pipeline, state: fence.AttemptState) -> fence.Plan | None:
+        settled.clear()
+        started = _queue(connection, queue or state.origin or "default").started_job_registry.key
+        current = execution_id or (token_execution(state.token) if state.token else None)
+        open_attempt = state.status == status and state.unsettled(current)
+        if open_attempt and cutoff is not None and execution_id is None and state.token is not None:
+            score = pipeline.zscore(started, f"{job_id}:{current}")
+            lapsed = any(name.partition(":")[2] == current for name in names)
+            open_attempt = lapsed and (score is None or cutoff is None or float(score) <= cutoff)
+        if not open_attempt:
+            if state.status is None:
+                log.warning("abandoned job %s has no data left in Redis; forgetting its executions", job_id)
+            # It ended, was settled by someone else, or sent a heartbeat meanwhile: only stale entries go.
+            keep = current if state.token is not None else None
+            stale = [name for name in names if name.partition(":")[2] != keep]
+            if not stale:
+                return None
+            return lambda p: _forget(p, started, stale)
+        job = fetch(connection, job_id)
+        death = died if died is not None else not worker_alive(connection, state.worker)
+        kills = job.kills + (1 if death else 0)  # read with the hash; a malformed count reads as none
+        name, _, request_id = job.claimed()
+        verdict = _verdict(name, kills)
+        why = reason or (_STOPPED if death else _LAPSED).format(ttl=settings.current().heartbeat_ttl_s)
+        outcome = records.abandoned(
+            job, why, max(job.previous_attempts, 1), kills=kills if verdict == "poison" else None
         )
-        fetched = None
-    queue = Queue(fetched.origin if fetched else "default", connection=connection, serializer=JSONSerializer)
-    if not isinstance(fetched, SafeRQJob) or fetched.get_status(refresh=False) != JobStatus.STARTED:
-        # Finished meanwhile, or already settled by another worker: only the registry entry is stale.
-        if members:
-            connection.zrem(queue.started_job_registry.key, *members)
-        return None
-    job = fetched
-    kills = job.kills + 1  # read with the hash; a malformed count reads as none
-    name, _, request_id = job.claimed()
-    verdict = _verdict(name, kills)
-    attempt = max(job.previous_attempts, 1)
-    outcome = records.abandoned(job, reason, attempt, kills=kills if verdict == "poison" else None)
-    if verdict == "retried":
-        outcome.status = Status.QUEUED
-    with job_context(JobContext(request_id, job.id, name, outcome.attempt)):
-        _log(outcome, verdict)
-    ending = finish(connection, job, outcome, fields={FIELD_KILLS: kills})
-    with connection.pipeline() as pipeline:
-        if members:
-            pipeline.zrem(queue.started_job_registry.key, *members)
-        ending.write(pipeline)
         if verdict == "retried":
-            job.set_status(JobStatus.QUEUED, pipeline=pipeline)
-            queue.push_job_id(job.id, pipeline=pipeline)
-        else:
-            job.set_status(JobStatus.FAILED, pipeline=pipeline)
-        pipeline.execute()
+            outcome.status = Status.QUEUED
+        ending = finish(connection, job, outcome, fields={FIELD_KILLS: kills})
+        settled.append((verdict, ending, request_id))
+
+        def write(p: Pipeline) -> None:
+            _forget(p, started, names)
+            ending.write(p)
+            if verdict == "retried":
+                job.set_status(JobStatus.QUEUED, pipeline=p)
+                _queue(connection, job.origin).push_job_id(job.id, pipeline=p)
+            else:
+                job.set_status(JobStatus.FAILED, pipeline=p)
+
+        return write
+
+    if not fence.settle(connection, job_key(job_id), decide) or not settled:
+        return None
+    verdict, ending, request_id = settled[0]
+    with job_context(JobContext(request_id, job_id, ending.outcome.job, ending.outcome.attempt)):
+        _log(ending.outcome, verdict)
     ending.after()
     return verdict
+
+
+_STOPPED = "its worker stopped sending heartbeats for over {ttl} s"
+_LAPSED = (
+    "its worker is still running but sent no heartbeat for it for over {ttl} s (it lost Redis for a "
+    "while, or stalled); not counted as a kill"
+)
+
+
+def worker_alive(connection: redis.Redis, worker_name: str | None) -> bool:
+    """Whether the worker process RQ names ``worker_name`` is alive (its Reaper renews a key for it)."""
+    return worker_name is not None and bool(connection.exists(_keys.worker_alive(worker_name)))
+
+
+def liveness_ttl_s(current: settings.Settings) -> int:
+    """How long a worker's liveness key lasts: a dead worker's lapses at least one heartbeat interval
+    before its jobs' heartbeats do, and a live worker renews it every interval."""
+    return max(current.heartbeat_ttl_s - current.heartbeat_interval_s, current.heartbeat_interval_s + 1)
+
+
+def _queue(connection: redis.Redis, name: str) -> Queue:
+    return Queue(name, connection=connection, serializer=JSONSerializer)
+
+
+def _forget(pipeline: Pipeline, started: str, members: list[str]) -> None:
+    """Remove executions from a started registry (in ``pipeline``)."""
+    if members:
+        pipeline.zrem(started, *members)
 
 
 def _verdict(name: str, kills: int) -> str:
@@ -107,53 +179,6 @@ def _log(outcome: Outcome, verdict: str) -> None:
         log.error("job ended: %s", outcome.message, extra=extra)
 
 
-# Put a job back on its queue if it is still in the intermediate list (a worker that had dequeued it died
-# before starting it). Atomic: a worker that starts it meanwhile removes it first, and then this does nothing.
-_REQUEUE = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[2], ARGV[1])
-  redis.call('DEL', KEYS[3])
-  return 1
-end
-redis.call('DEL', KEYS[3])
-return 0
-"""
-
-
-def recover_dequeued(connection: redis.Redis, queue: Queue, now: float, grace_s: float) -> list[str]:
-    """Put back jobs that a worker dequeued but never started (it died in between); they never ran.
-
-    RQ moves a job to an intermediate list when it dequeues it, and recovers
-    jobs stuck there only during maintenance, minutes later.
-    """
-    recovered = []
-    intermediate = queue.intermediate_queue_key
-    started = {
-        (m.decode() if isinstance(m, bytes) else str(m)).split(":", 1)[0]
-        for m in connection.zrange(queue.started_job_registry.key, 0, -1)
-    }
-    requeue = connection.register_script(_REQUEUE)
-    for raw in connection.lrange(intermediate, 0, -1):
-        job_id = raw.decode() if isinstance(raw, bytes) else str(raw)
-        if job_id in started:
-            continue
-        seen_key = _keys.dequeued(job_id)
-        connection.set(seen_key, now, nx=True, ex=24 * 3600)
-        first_seen = float(connection.get(seen_key) or now)
-        if now - first_seen < grace_s:
-            continue
-        if requeue(keys=[intermediate, queue.key, seen_key], args=[job_id]) == 1:
-            recovered.append(job_id)
-            log.warning(
-                "job %s was dequeued by a worker that died before starting it; it is back on %s "
-                "(it never ran)",
-                job_id,
-                queue.name,
-                extra={"job_id": job_id, "queue": queue.name},
-            )
-    return recovered
-
-
 def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = None) -> dict[str, str | None]:
     """Settle every started job of ``queues`` whose heartbeat has expired; returns job id to verdict.
 
@@ -171,18 +196,20 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
             text = member.decode() if isinstance(member, bytes) else str(member)
             by_job.setdefault(text.split(":", 1)[0], []).append(text)
         for job_id, members in by_job.items():
-            settled[job_id] = settle(
-                connection,
-                job_id,
-                f"its worker stopped sending heartbeats for over {settings.current().heartbeat_ttl_s} s",
-                members,
-            )
+            try:
+                settled[job_id] = settle(connection, job_id, queue=name, members=members, cutoff=cutoff)
+            except redis.RedisError:
+                raise  # the round fails as a whole, and is tried again
+            except Exception:
+                # One job whose hash cannot be read must not keep the others from being settled.
+                log.exception("could not settle abandoned job %s; trying again next round", job_id)
     return settled
 
 
 class Reaper(threading.Thread):
-    """A worker's background thread: settles abandoned jobs, renews its own job's heartbeat, and takes
-    over the scheduler when the worker that ran it died (RQ would wait for its next maintenance)."""
+    """A worker's background thread: says the worker is alive, settles abandoned jobs, renews its own
+    job's heartbeat, and takes over the scheduler when the worker that ran it died (RQ would wait for
+    its next maintenance)."""
 
     def __init__(
         self,
@@ -190,38 +217,58 @@ class Reaper(threading.Thread):
         queues: list[str],
         beat: Callable[[], None] | None = None,
         keep_scheduler: Callable[[], None] | None = None,
+        worker_name: str | None = None,
     ) -> None:
         super().__init__(name="stalwart-reaper", daemon=True)
         self.connection = connection
         self.queues = queues
         self.beat = beat
         self.keep_scheduler = keep_scheduler
+        self.worker_name = worker_name
         self.stopping = threading.Event()
+        # Since when Redis has answered every round (None: not yet, or not since the last error).
+        self.reachable_since: float | None = None
 
     def run(self) -> None:
-        interval = settings.current().heartbeat_interval_s
+        current = settings.current()
+        interval = current.heartbeat_interval_s
         while not self.stopping.wait(interval):
             try:
-                if self.beat is not None:
-                    self.beat()
-                # One reaper a round for each queue across the fleet; the locks lapse on their own. Per
-                # queue: a single lock for the fleet went to the same worker round after round, and a
-                # dead worker's job on a queue that worker does not serve stayed started.
-                with self.connection.pipeline(transaction=False) as pipeline:
-                    for name in self.queues:
-                        pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
-                    mine = [name for name, won in zip(self.queues, pipeline.execute(), strict=True) if won]
-                if mine:
-                    reap(self.connection, mine)
-                    release_stale_locks(self.connection, mine)
-                if self.connection.set(_keys.reaper(), os.getpid(), nx=True, ex=interval):
-                    stats.report_gauges(self.connection)
-                if self.keep_scheduler is not None:
-                    self.keep_scheduler()
+                self.round(current)
             except redis.RedisError as err:
+                self.reachable_since = None
                 log.warning("could not look for abandoned jobs (%s); trying again in %d s", err, interval)
             except Exception:
                 log.exception("looking for abandoned jobs failed; trying again in %d s", interval)
+
+    def round(self, current: settings.Settings) -> None:
+        """One round: heartbeats, then (once Redis has answered for a heartbeat TTL) abandoned jobs."""
+        interval = current.heartbeat_interval_s
+        if self.beat is not None:
+            self.beat()
+        ready = (
+            self.reachable_since is not None
+            and time.monotonic() - self.reachable_since >= current.heartbeat_ttl_s
+        )
+        # One reaper a round for each queue across the fleet; the locks lapse on their own. Per queue: a
+        # single lock for the fleet went to the same worker round after round, and a dead worker's job on
+        # a queue that worker does not serve stayed started.
+        with self.connection.pipeline(transaction=False) as pipeline:
+            if self.worker_name is not None:
+                pipeline.set(_keys.worker_alive(self.worker_name), os.getpid(), ex=liveness_ttl_s(current))
+            for name in self.queues if ready else ():
+                pipeline.set(_keys.reaper_lock(name), os.getpid(), nx=True, ex=interval)
+            won = pipeline.execute()[1 if self.worker_name is not None else 0 :]
+        if self.reachable_since is None:
+            self.reachable_since = time.monotonic()
+        mine = [name for name, got in zip(self.queues, won, strict=False) if got]
+        if mine:
+            reap(self.connection, mine)
+            release_stale_locks(self.connection, mine)
+        if self.connection.set(_keys.reaper(), os.getpid(), nx=True, ex=interval):
+            stats.report_gauges(self.connection)
+        if self.keep_scheduler is not None:
+            self.keep_scheduler()
 
     def stop(self) -> None:
         """Ask the thread to end after its current round."""

@@ -3,35 +3,29 @@
 RQ does the queueing, the forking, the heartbeats and the scheduling. What it
 must not do is decide what a job is or what its ending means, so
 ``_Bookkeeping.perform_job`` runs the attempt (``attempt.run``), plans its
-writes through the finishing path, and hands RQ a JSON result, a reschedule,
-or a failure.
-
-The planned writes ride in the pipeline RQ opens for its own bookkeeping
-(``cleanup_execution``): no extra round trip, and they land atomically with
-RQ's.
+writes through the finishing path, and records them with RQ's own writes for
+a JSON result, a reschedule or a failure, in one transaction fenced by the
+attempt's token (``recording.record``).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import math
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import redis
-from redis.client import Pipeline
 from rq.executions import Execution
 from rq.job import Job as RQJob
-from rq.job import JobStatus
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
+from rq.worker_registration import clean_worker_registry
 
 from .. import settings
 from ..connection.outage import is_outage
@@ -39,10 +33,11 @@ from ..dead_letter import DeadLetterQueue
 from ..dead_letter.archive import archive, retention
 from ..errors import JobsError
 from ..finishing import records
-from ..finishing.path import Ending, finish
-from ..model.outcome import Outcome, Status
+from ..finishing.path import finish
+from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
 from . import attempt as attempts
+from . import recording
 from .process import die_with_parent
 from .quarantine import quarantine
 from .reaper import settle
@@ -58,26 +53,31 @@ log = logging.getLogger("stalwart.worker")
 class _Bookkeeping:
     """Mixed into RQ's worker classes: runs stalwart jobs and records how each ended."""
 
-    # The writes planned for the job being finished (by job id): written inside RQ's pipeline.
-    _ending: tuple[str, Ending] | None = None
     _current: tuple[SafeRQJob, Execution] | None = None
 
     # Reconnect to a Redis that went away within seconds, not RQ's minute.
     max_connection_wait_time = 5.0
+    # Record an attempt's end through a Redis outage, however long (see outages.py).
+    waits_out_outages = True
 
     # Provided by RQ's BaseWorker.
     _stop_requested: bool
     _shutdown_requested_date: Any
+    _stopped_job_id: str | None
+    last_cleaned_at: Any
     connection: Any
     serializer: Any
     scheduler: Any
     queues: list[Queue]
     death_penalty_class: Any
+    name: str
+    default_result_ttl: int
     prepare_job_execution: Callable[..., None]
-    increment_failed_job_count: Callable[..., None]
-    handle_execution_ended: Callable[..., None]
     maintain_heartbeats: Callable[..., None]
-    _finalize_success: Callable[..., None]
+    cleanup_execution: Callable[..., None]
+    increment_successful_job_count: Callable[..., None]
+    increment_failed_job_count: Callable[..., None]
+    increment_total_working_time: Callable[..., None]
 
     def get_heartbeat_ttl(self, job: RQJob, working_time: float = 0.0) -> int:
         """A started job whose heartbeat is older than this is abandoned (see reaper.py)."""
@@ -115,56 +115,32 @@ class _Bookkeeping:
             self._current = None
 
     def _perform(self, job: SafeRQJob, queue: Queue, execution: Execution) -> bool:
-        self._ending = None
         number = job.previous_attempts + 1
-        started = False
+        job.execution_id = execution.id  # the attempt's token names it (finishing/fence.py)
         try:
             self.prepare_job_execution(job, len(self.queues) == 1)
-            started = True
+        except Exception as err:
+            # RQ's "started" writes did not land: the attempt never started, nothing ran. The job stays in
+            # its queue's intermediate list, from which the reaper puts it back on its queue.
+            if is_outage(err):
+                outage_mid_job(job.id, err, ran=False)
+                raise  # the worker's loop waits the outage out (OutageTolerant)
+            log.exception("could not start job %s; it did not run", job.id, extra={"job_id": job.id})
+            return False
+        try:
             job.started_at = now()
             outcome = attempts.run(attempts.Attempt(job, number, self.connection, self.death_penalty_class))
         except Exception as err:
             if is_outage(err):
-                outage_mid_job(job.id, err, ran=started)
+                # Redis failed around the job (its circuit, its bookkeeping), not the job: it stays started
+                # and is settled as abandoned once its heartbeat lapses, without counting a death.
+                outage_mid_job(job.id, err, ran=True)
                 raise
             log.exception("could not run job %s", job.id, extra={"job_id": job.id})
             outcome = records.framework_failure(job, number, err)
-        try:
-            return self._record(job, queue, execution, outcome)
-        except redis.RedisError as err:
-            if is_outage(err):
-                outage_mid_job(job.id, err, ran=True)
-            raise
-
-    def _record(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> bool:
-        """Write how the attempt ended, through RQ's success, retry or failure path; True if it succeeded."""
-        self._ending = (job.id, finish(self.connection, job, outcome))
-        if outcome.status is Status.SCHEDULED:
-            self._reschedule(job, queue, execution, outcome)
-            return False
-        if outcome.status is not Status.DEAD_LETTERED:
-            self._finalize_success(job, queue, execution, outcome.stored_result)
-            return True
-        job._status = JobStatus.FAILED
-        self.handle_execution_ended(job, queue, job.failure_callback_timeout)
-        self.handle_job_failure(job, queue, exc_string=outcome.message or "", execution=execution)
-        return False
-
-    def _reschedule(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> None:
-        """Put the job in RQ's scheduled registry, due after the backoff; the worker never sleeps on it."""
-        job._status = JobStatus.SCHEDULED
-        self.handle_execution_ended(job, queue, job.failure_callback_timeout)
-        # RQ keeps whole seconds and truncates; round up so a retry never runs before its backoff.
-        due = datetime.fromtimestamp(math.ceil(now().timestamp() + (outcome.retry_in_s or 0)), timezone.utc)
-        with self.connection.pipeline() as pipeline:
-            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
-            # When due, RQ's scheduler puts it at the front of its queue: the backoff is a retry's
-            # wait, not the backoff plus however long a backlog of new jobs takes to drain.
-            pipeline.hset(job.key, "enqueue_at_front", 1)
-            queue.scheduled_job_registry.schedule(job, due, pipeline=pipeline)
-            self.increment_failed_job_count(pipeline)
-            pipeline.execute()
+        recorder = recording.Recorder(self, job, queue, execution, patient=self.waits_out_outages)
+        recorder.record(outcome, finish(self.connection, job, outcome))
+        return outcome.status not in (Status.SCHEDULED, Status.DEAD_LETTERED)
 
     def handle_job_failure(
         self,
@@ -174,30 +150,44 @@ class _Bookkeeping:
         exc_string: str = "",
         execution: Execution | None = None,
     ) -> None:
-        """RQ's failure handling, then the job's ``on_dead_letter`` hook and the queue's size alert.
+        """RQ calls this for an attempt that did not run to an end here: its work-horse died, or was stopped.
 
-        A job that RQ fails without it having run here was abandoned: its
-        work-horse died (the parent process notices) or it was stopped.
+        The attempt is settled like any abandoned one (``reaper.settle``); a death the worker saw counts
+        toward the job's kill limit, a stop asked for by a person does not.
         """
-        ending = self._ending
-        if ending is None or ending[0] != job.id:
-            # Not run to an end here: the work-horse died, or was stopped.
-            with self.connection.pipeline() as pipeline:
-                self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-                pipeline.execute()
-            settle(self.connection, job.id, exc_string.strip() or "its worker stopped it")
-            return
-        super().handle_job_failure(  # type: ignore[misc]
-            job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
+        stopped = self._stopped_job_id == job.id
+        self._stopped_job_id = None
+        with self.connection.pipeline() as pipeline:
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            pipeline.execute()
+        settle(
+            self.connection,
+            job.id,
+            exc_string.strip() or "its worker stopped it",
+            execution_id=execution.id if execution is not None else None,
+            died=not stopped,
         )
-        ending[1].after()
 
-    def cleanup_execution(self, job: RQJob, pipeline: Pipeline, execution: Execution | None = None) -> None:
-        """RQ's cleanup, with our planned writes in the same pipeline."""
-        super().cleanup_execution(job, pipeline, execution)  # type: ignore[misc]
-        ending = self._ending
-        if ending is not None and ending[0] == job.id:
-            ending[1].write(pipeline)
+    def clean_registries(self) -> None:
+        """RQ's registry maintenance, minus its handling of abandoned jobs, which is the reaper's.
+
+        RQ's started-registry cleanup fails a job whose heartbeat lapsed into its own failed registry
+        (idempotent or not, its worker dead or only cut off from Redis), and its intermediate-list
+        cleanup fails a dequeued job it finds there after a minute, and nobody puts it back. The reaper
+        settles the first (``reaper.settle``) and puts the second back on its queue, within a heartbeat
+        TTL. What stalwart jobs never use (dependencies, rate limits) is not cleaned.
+        """
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                for registry in (
+                    queue.finished_job_registry,
+                    queue.failed_job_registry,
+                    queue.deferred_job_registry,
+                ):
+                    registry.cleanup()
+                clean_worker_registry(queue)
+                queue.release_maintenance_lock()  # type: ignore[no-untyped-call]
+        self.last_cleaned_at = now()
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance, then ours: sweep RQ's failed registries, apply retention, check the size."""
@@ -249,7 +239,7 @@ class _Bookkeeping:
 
 
 class ForkingWorker(OutageTolerant, _Bookkeeping, ForkingRQWorker):
-    """RQ's forking worker: each job runs in a fresh work-horse process."""
+    """RQ's forking worker: each job runs in a fresh work-horse process, watched through Redis outages."""
 
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the
@@ -289,11 +279,16 @@ class RecordingWorker(InProcessWorker):
             disable_default_exception_handler=True,
         )
         self._ran = ran
+        self.waits_out_outages = False  # a user's test must see an outage, not hang on it
         if threading.current_thread() is not threading.main_thread():
             self.death_penalty_class = TimerDeathPenalty
 
     def _install_signal_handlers(self) -> None:
         """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
+
+    def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
+        self._ran.setdefault(rq_job.id, None)
+        return super().perform_job(rq_job, queue, execution)
 
     def work(self, *args: Any, **kwargs: Any) -> bool:
         """RQ's loop; a Redis outage that ended it is raised: a test sees it, not a quietly partial run."""
@@ -301,7 +296,3 @@ class RecordingWorker(InProcessWorker):
         if self.outage is not None:
             raise self.outage
         return worked
-
-    def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
-        self._ran.setdefault(rq_job.id, None)
-        return super().perform_job(rq_job, queue, execution)

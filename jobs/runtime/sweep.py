@@ -1,9 +1,13 @@
 """Sweeping RQ's failed registries into the dead-letter queue, so no failure is left where nobody looks.
 
 A job reaches RQ's own ``FailedJobRegistry`` by a path the worker did not
-intercept (RQ's maintenance failing a job whose worker vanished, say). The
-worker sweeps during RQ's maintenance; ``stalwart dlq sweep`` does it on demand.
-Each swept job ends through the finishing path, like any other.
+intercept: RQ's tools failing a job whose heartbeat lapsed (``rq info`` counts
+a started registry, which fails its lapsed jobs), RQ's maintenance in an older
+worker. The worker sweeps during its maintenance; ``stalwart dlq sweep`` does it
+on demand. A job RQ failed as abandoned is settled like any abandoned attempt
+(``reaper.settle``: retried if it is idempotent); any other ends through the
+finishing path, dead-lettered. Both are fenced: an attempt the worker finished
+or settled meanwhile only loses its stale registry entry.
 """
 
 from __future__ import annotations
@@ -12,38 +16,41 @@ import logging
 from collections.abc import Iterable
 
 import redis
+from redis.client import Pipeline
 from rq import Queue
+from rq.job import JobStatus
+from rq.registry import FailedJobRegistry
 from rq.serializers import JSONSerializer
 
+from .. import _keys
 from ..dead_letter import DeadLetterQueue
 from ..dead_letter.audit import audit_record
-from ..finishing import records
+from ..finishing import fence, records
 from ..finishing.path import Ending, finish
+from ..model.outcome import Status
 from ..model.payload import PoisonPayload
-from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.job_format import SafeRQJob, fetch, job_key
+from .reaper import settle
 
 log = logging.getLogger("stalwart.sweep")
+
+# Outcomes stalwart writes when it settles an attempt: a job with one of these and no open attempt was
+# recorded already, and RQ's registry entry for it is only stale.
+_RECORDED = (Status.SUCCEEDED.value, Status.NEGATIVE.value, Status.DEAD_LETTERED.value)
 
 
 def sweep(connection: redis.Redis, queues: Iterable[str]) -> list[str]:
     """Move every job in these queues' failed registries into the dead-letter queue; returns their ids."""
-    dlq = DeadLetterQueue(connection)
     moved = []
     for name in queues:
         registry = Queue(name, connection=connection, serializer=JSONSerializer).failed_job_registry
         for job_id in registry.get_job_ids():
-            ending = _ending_for_failed(connection, job_id, name)
-            # A job the worker dead-lettered is in RQ's registry too: only the registry entry goes.
-            added = ending is not None and not dlq.exists(job_id)
-            with connection.pipeline() as pipeline:
-                if ending is not None and added:
-                    ending.write(pipeline)
-                registry.remove(job_id, pipeline=pipeline)
-                pipeline.execute()
+            if _abandoned_by_rq(connection, job_id, name, registry):
+                continue
+            ending = _dead_letter(connection, job_id, name, registry)
             if ending is None or ending.entry is None:
                 continue
-            if added:
-                ending.after()  # the job's on_dead_letter hook runs on this path too
+            ending.after()  # the job's on_dead_letter hook runs on this path too
             moved.append(job_id)
             log.error(
                 "moved job %s from RQ's failed registry of %s into the dead-letter queue: %s",
@@ -59,18 +66,78 @@ def sweep(connection: redis.Redis, queues: Iterable[str]) -> list[str]:
     return moved
 
 
-def _ending_for_failed(connection: redis.Redis, job_id: str, queue: str) -> Ending | None:
-    try:
-        fetched = SafeRQJob.fetch(job_id, connection=connection, serializer=JSONSerializer)
-    except Exception:  # noqa: BLE001 - a registry entry whose job hash is gone: nothing to keep
-        log.warning("RQ's failed registry of %s lists job %s, whose data is gone; removing it", queue, job_id)
-        return None
-    if not isinstance(fetched, SafeRQJob):
-        raise TypeError(f"expected a SafeRQJob, got {type(fetched).__name__}")
-    job = fetched
+def _reason(job: SafeRQJob) -> str:
+    """Why RQ failed the job: a Result, or (older paths, ``FailedJobRegistry.add``) its exc_info field."""
     result = job.latest_result()
-    # RQ records why in a Result, or (older paths, FailedJobRegistry.add) in the job's exc_info field.
-    reason = ((result.exc_string if result is not None else None) or job._exc_info or "").strip()
+    return ((result.exc_string if result is not None else None) or job._exc_info or "").strip()
+
+
+def _abandoned_by_rq(connection: redis.Redis, job_id: str, queue: str, registry: FailedJobRegistry) -> bool:
+    """Settle, as abandoned, an attempt RQ's own cleanup failed; True if it was one (and is now settled)."""
+    try:
+        reason = _reason(fetch(connection, job_id))
+    except Exception:  # noqa: BLE001 - a hash that cannot be read is the dead-letter path's to report
+        return False
+    if "abandoned" not in reason.lower():
+        return False
+    verdict = settle(
+        connection,
+        job_id,
+        f"its heartbeats lapsed and RQ failed it as abandoned ({reason})",
+        queue=queue,
+        status=JobStatus.FAILED,
+        died=False,  # RQ's cleanup saw a lapse, not a death
+    )
+    if verdict is None:
+        return False
+    registry.remove(job_id)
+    log.warning(
+        "job %s, failed by RQ as abandoned, was settled: %s", job_id, verdict, extra={"job_id": job_id}
+    )
+    return True
+
+
+def _dead_letter(
+    connection: redis.Redis, job_id: str, queue: str, registry: FailedJobRegistry
+) -> Ending | None:
+    """Dead-letter one job of RQ's failed registry, unless stalwart recorded it already; fenced."""
+    dlq = DeadLetterQueue(connection)
+    planned: list[Ending] = []
+
+    def decide(pipeline: Pipeline, state: fence.AttemptState) -> fence.Plan:
+        planned.clear()
+        pipeline.watch(_keys.dead_letter_entry(job_id))  # type: ignore[no-untyped-call]
+        recorded = state.token is None and (state.outcome in _RECORDED or dlq.exists(job_id))
+        if state.status is None:
+            log.warning(
+                "RQ's failed registry of %s lists job %s, whose data is gone; removing it", queue, job_id
+            )
+        elif state.status == JobStatus.FAILED and not recorded:
+            try:
+                planned.append(_ending_for_failed(connection, job_id, queue))
+            except redis.RedisError:
+                raise
+            except Exception:
+                log.exception(
+                    "RQ's failed registry of %s lists job %s, which cannot be read; removing it",
+                    queue,
+                    job_id,
+                )
+
+        def write(p: Pipeline) -> None:
+            for ending in planned:
+                ending.write(p)
+            registry.remove(job_id, pipeline=p)
+
+        return write
+
+    fence.settle(connection, job_key(job_id), decide)
+    return planned[0] if planned else None
+
+
+def _ending_for_failed(connection: redis.Redis, job_id: str, queue: str) -> Ending:
+    job = fetch(connection, job_id)
+    reason = _reason(job)
     attempt = max(job.previous_attempts, 1)
     try:
         job.decoded()

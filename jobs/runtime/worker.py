@@ -131,8 +131,10 @@ class Worker:
                 worker = self._rq_worker()
                 began = time.monotonic()
                 worked = self._run(worker, burst)
-                if time.monotonic() - began > _MAX_RESTART_BACKOFF_S:
-                    backoff = 1.0  # it ran a good while: this is a new episode, not the last one going on
+                if (worked and not burst) or time.monotonic() - began >= _MAX_RESTART_BACKOFF_S:
+                    # It ran jobs, or a good while: whatever ended it is a new episode, not the last one
+                    # going on, so the wait before restarting it starts from 1 s again.
+                    backoff = 1.0
                 if _asked_to_stop(worker):
                     return
                 if worker.outage is not None:
@@ -192,6 +194,7 @@ class Worker:
             [q.name for q in self.queues],
             beat=worker.beat,
             keep_scheduler=None if burst else worker.keep_scheduler,
+            worker_name=worker.name,
         )
         reaper.start()
         dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None

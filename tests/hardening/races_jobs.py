@@ -86,3 +86,10 @@ class FinishesDuringRedisOutages(Job):
         with Path(ends).open("a") as lines:
             lines.write(f"run {run} ended\n")
         return f"run {run} ended"
+
+
+class BlocksUntilReleasedIdempotently(BlocksUntilReleased):
+    """``BlocksUntilReleased``, declared idempotent: an abandoned attempt is retried, not dead-lettered."""
+
+    name = "hardening.BlocksUntilReleasedIdempotently"
+    idempotent = True

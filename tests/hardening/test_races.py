@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -33,10 +34,12 @@ import pytest
 import redis
 
 from jobs import DeadLetterEntry, DeadLetterError, DeadLetterQueue, EmbeddedRedis, JobHandle, Status, Worker
+from jobs.dead_letter.replay import replay_all
 from tests.conftest import REPO
 from tests.hardening.races_jobs import (
     RACES_QUEUE,
     BlocksUntilReleased,
+    BlocksUntilReleasedIdempotently,
     FailsOnceThenCounts,
     FinishesDuringRedisOutages,
 )
@@ -88,10 +91,6 @@ def at_once(*actions: Callable[[], object]) -> list[object]:
 # -- replays and discards racing on one entry ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay reads the entry, checks it is dead, then writes: concurrent replays all pass",
-)
 def test_concurrent_replays_of_one_entry_enqueue_its_job_once(connection: redis.Redis) -> None:
     # Given dead entries (several, so the race is not left to one roll of the scheduler's dice)
     entry_ids = dead_entries(connection, 5)
@@ -115,10 +114,6 @@ def test_concurrent_replays_of_one_entry_enqueue_its_job_once(connection: redis.
     assert [runs(connection, f"k{n}") for n in range(len(entry_ids))] == [2] * len(entry_ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay and discard both check the entry is dead before either writes: both succeed",
-)
 def test_a_replay_racing_a_discard_of_one_entry_lets_exactly_one_win(connection: redis.Redis) -> None:
     # Given dead entries
     entry_ids = dead_entries(connection, 10)
@@ -154,10 +149,6 @@ def test_a_replay_racing_a_discard_of_one_entry_lets_exactly_one_win(connection:
     assert connection.llen(QUEUE_KEY) == enqueued
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: replay --all reads the dead entries, then writes them: two at once replay each twice",
-)
 def test_two_bulk_replays_at_once_replay_each_entry_exactly_once(
     connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -199,10 +190,48 @@ def test_two_bulk_replays_at_once_replay_each_entry_exactly_once(
     assert Counter((e.status, len(e.replays)) for e in entries) == {("replayed", 1): count}
     assert connection.llen(QUEUE_KEY) == count
 
+    # And each command said how many it replayed and how many it skipped because the other took them: the
+    # replayed add up to every entry
+    said = [BULK_REPORT.fullmatch(out.decode().strip()) for out, _ in ended]
+    assert all(said), [out.decode() for out, _ in ended]
+    assert sum(int(m.group("replayed")) for m in said if m) == count
+
     # And once drained, each job ran exactly twice in all: its failed first run and one replay
     drain(connection)
     counters = connection.mget([f"hardening:runs:k{n}" for n in range(count)])
     assert Counter(int(c or 0) for c in counters) == {2: count}
+
+
+BULK_REPORT = re.compile(
+    r"replayed (?P<replayed>\d+) entries(; skipped (?P<skipped>\d+) that another operator replayed or "
+    r"discarded meanwhile)?"
+)
+
+
+def test_a_bulk_replay_skips_an_entry_discarded_after_it_was_listed_and_reports_it(
+    connection: redis.Redis,
+) -> None:
+    # Given three dead entries, and a bulk replay that takes one entry at a time (a rate of 1 a second)
+    entry_ids = dead_entries(connection, 3)
+    dlq = DeadLetterQueue(connection)
+
+    # When, once the bulk replay has listed them and replayed the first one, an operator discards one of
+    # the two it has not reached yet
+    taken: list[str] = []
+
+    def discard_one_not_reached(done: int) -> None:
+        if done == 1:
+            taken.append(next(i for i in entry_ids if dlq.get(i).status == "dead"))
+            dlq.discard(taken[0], reason="the customer cancelled the order")
+
+    result = replay_all(dlq, rate=1, progress=discard_one_not_reached, sleep=lambda _: None)
+
+    # Then the bulk replay skipped the discarded entry and said so; the other two were replayed once each
+    assert result.skipped == taken
+    assert sorted(e.id for e in result) == sorted(set(entry_ids) - set(taken))
+    assert [a["action"] for a in dlq.get(taken[0]).audit] == ["dead-letter", "discard"]
+    assert dlq.get(taken[0]).status == "discarded"
+    assert connection.llen(QUEUE_KEY) == 2
 
 
 # -- a stalled worker's job ---------------------------------------------------------------------
@@ -224,10 +253,6 @@ def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers
     pool.kill_all()  # SIGKILL ends a stopped process too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a stalled worker's late result overwrites an abandoned settlement: succeeded and dead",
-)
 def test_a_stalled_worker_that_finishes_after_its_job_was_settled_leaves_one_final_state(
     connection: redis.Redis, workers: Workers, tmp_path: Path
 ) -> None:
@@ -271,6 +296,103 @@ def test_a_stalled_worker_that_finishes_after_its_job_was_settled_leaves_one_fin
     assert_one_final_state(handle, dlq.get(handle.id))
 
 
+def log_records(path: Path) -> list[dict[str, object]]:
+    """The JSON lines of a worker's log."""
+    found = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
+def finished_late(path: Path) -> list[dict[str, object]]:
+    """The lines in which a worker said that an attempt finished after someone else had settled it."""
+    return [r for r in log_records(path) if r.get("outcome") == "finished_late"]
+
+
+def stall_until_settled(
+    workers: Workers, stalled: subprocess.Popen[bytes], settled: Callable[[], bool]
+) -> None:
+    """SIGSTOP ``stalled``, start another worker, wait until ``settled()``, then kill that other worker."""
+    os.kill(stalled.pid, signal.SIGSTOP)
+    reaper = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    wait_for(settled, timeout_s=20)
+    reaper.kill()
+    reaper.wait(10)
+
+
+def test_a_stalled_worker_that_finishes_after_its_entry_was_replayed_says_the_job_may_have_run_twice(
+    connection: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    # Slow: about 5 s (the 3 s heartbeat TTL has to lapse).
+    # Given a stalled worker whose job (not idempotent) another worker has dead-lettered as abandoned
+    started, release = tmp_path / "started", tmp_path / "release"
+    stalled = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    handle = BlocksUntilReleased.enqueue(
+        connection=connection, key="twice", path=str(started), release=str(release)
+    )
+    wait_for(started.exists)
+    dlq = DeadLetterQueue(connection)
+    stall_until_settled(workers, stalled, lambda: dlq.exists(handle.id))
+
+    # When an operator replays the entry, and then the stalled worker wakes up and finishes the first run
+    # (and then, being the only worker left, runs the replay)
+    replay_id = dlq.replay(handle.id)
+    os.kill(stalled.pid, signal.SIGCONT)
+    release.touch()
+    wait_for(lambda: dlq.get(handle.id).status == "resolved")
+
+    # Then the late run's result is recorded, the entry's audit says it finished after the replay was
+    # enqueued, and the worker's log says so at ERROR: the job ran twice (as the counter shows)
+    assert handle.status() is Status.SUCCEEDED
+    entry = dlq.get(handle.id)
+    assert [a["action"] for a in entry.audit] == [
+        "dead-letter",
+        "replay",
+        "finished-late",
+        "replay-succeeded",
+    ]
+    assert (entry.audit[2]["result"], entry.audit[2]["replays"]) == ("left replayed", [replay_id])
+    assert runs(connection, "twice") == 2
+    [line] = finished_late(workers.log_of(0))
+    assert line["level"] == "error"
+    assert "may have happened twice" in str(line["msg"])
+
+
+def test_a_stalled_worker_that_finishes_an_attempt_already_retried_leaves_the_job_to_the_retry(
+    connection: redis.Redis, workers: Workers, tmp_path: Path
+) -> None:
+    # Slow: about 5 s (the 3 s heartbeat TTL has to lapse).
+    # Given a stalled worker whose job (idempotent) another worker settled as abandoned and is running again
+    started, release = tmp_path / "started", tmp_path / "release"
+    stalled = workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    handle = BlocksUntilReleasedIdempotently.enqueue(
+        connection=connection, key="retried", path=str(started), release=str(release)
+    )
+    wait_for(started.exists)
+    os.kill(stalled.pid, signal.SIGSTOP)
+    workers.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+    wait_for(lambda: runs(connection, "retried") == 2, timeout_s=20)
+
+    # When the stalled worker wakes up, and both runs finish
+    os.kill(stalled.pid, signal.SIGCONT)
+    release.touch()
+    wait_for(lambda: bool(finished_late(workers.log_of(0))))
+
+    # Then the job succeeded once, by its second attempt; the stalled worker's late result changed nothing,
+    # and its log says so (a warning: there is nothing to do)
+    assert handle.wait(timeout_s=30) is Status.SUCCEEDED
+    assert connection.hget(f"rq:job:{handle.id}", "stalwart_attempt") == b"2"
+    assert not DeadLetterQueue(connection).exists(handle.id)
+    [line] = finished_late(workers.log_of(0))
+    assert line["level"] == "warning"
+    assert "this result is not recorded" in str(line["msg"])
+
+
 def assert_one_final_state(handle: JobHandle, entry: DeadLetterEntry) -> None:
     status = handle.status()
     actions = [a["action"] for a in entry.audit]
@@ -307,11 +429,6 @@ def heartbeats(connection: redis.Redis, job_id: str) -> list[tuple[str, float]]:
     return [(m.decode(), float(s)) for m, s in raw if m.decode().startswith(f"{job_id}:")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: a job whose end is lost to a Redis restart is settled abandoned and counted as a "
-    "worker death: poison after STALWART_KILL_LIMIT restarts",
-)
 def test_an_idempotent_job_whose_end_redis_restarts_swallowed_is_not_quarantined_as_poison(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:

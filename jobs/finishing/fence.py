@@ -1,0 +1,94 @@
+"""Fencing attempts: each attempt of a job is settled at most once, by whoever comes first.
+
+An attempt can be settled by the worker that ran it (it finished), by a worker
+whose work-horse died running it, by the reaper (its heartbeats lapsed) or by
+the sweep (RQ failed it behind the worker's back). A stalled worker can finish
+an attempt the reaper settled seconds before. So each attempt holds a token:
+the worker writes it when the attempt starts (``SafeRQJob.prepare_for_execution``,
+in RQ's "started" pipeline), and every settler writes in one transaction with
+the job's hash watched: it reads the token, decides, and its writes, which
+remove the token, land only if the hash did not change in between (else it
+reads and decides again). A settler that finds the token gone or replaced knows
+that someone else settled the attempt first.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+from redis.client import Pipeline
+
+from .. import _keys
+from ..rq_adapter.job_format import token_execution
+
+log = logging.getLogger("stalwart.worker")
+
+Plan = Callable[[Pipeline], None]
+# The job-hash fields AttemptState is made of, in its order.
+_READ = ["status", _keys.FIELD_TOKEN, _keys.FIELD_OUTCOME, "worker_name", "origin"]
+
+
+@dataclass(frozen=True)
+class AttemptState:
+    """What the job's hash says about its current attempt, read with the hash watched."""
+
+    status: str | None
+    token: str | None
+    outcome: str | None
+    worker: str | None
+    origin: str | None
+
+    def held_by(self, token: str | None) -> bool:
+        """Whether the attempt with ``token`` is still the job's current, unsettled one."""
+        return token is not None and self.token == token
+
+    def unsettled(self, execution_id: str | None = None) -> bool:
+        """Whether an attempt is still open (started, and not settled by anyone), run as ``execution_id``.
+
+        A started job without a token was started by a worker older than tokens: it counts as open.
+        """
+        if self.token is None:
+            return self.status == "started"
+        return execution_id is None or token_execution(self.token) == execution_id
+
+
+def settle(
+    connection: redis.Redis,
+    job_key: str,
+    decide: Callable[[Pipeline, AttemptState], Plan | None],
+) -> bool:
+    """Settle an attempt of the job at ``job_key`` at most once; True if ``decide``'s plan was written.
+
+    ``decide`` runs with the job's hash watched and the pipeline in immediate mode: it may
+    read more, and watch more keys, before it returns the writes to make (None: write nothing). The plan
+    runs in a transaction that fails if anything watched changed meanwhile; then ``decide`` runs again.
+    """
+    with connection.pipeline() as pipeline:
+        while True:
+            try:
+                pipeline.watch(job_key)  # type: ignore[no-untyped-call]
+                raw = pipeline.hmget(job_key, _READ)
+                plan = decide(pipeline, AttemptState(*(_text(v) for v in raw)))
+                if plan is None:
+                    pipeline.unwatch()
+                    return False
+                pipeline.multi()
+                plan(pipeline)
+                pipeline.execute()
+                return True
+            except redis.WatchError:
+                log.debug("the job at %s changed while it was being settled; deciding again", job_key)
+            finally:
+                pipeline.reset()
+
+
+def _text(value: bytes | str | None) -> str | None:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def spend(pipeline: Pipeline, job_key: str) -> None:
+    """Close the job's current attempt: a settler that comes later finds no token (in ``pipeline``)."""
+    pipeline.hdel(job_key, _keys.FIELD_TOKEN)

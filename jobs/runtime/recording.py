@@ -1,0 +1,146 @@
+"""Recording how an attempt ended: RQ's bookkeeping and the finishing path's writes, in one fenced write.
+
+The worker writes the end of an attempt itself rather than through RQ's
+``handle_job_success``/``handle_job_failure``, for two reasons. The writes must
+land only while the attempt is still the job's current one (``fence.settle``):
+RQ's own writes (status, registries, result) overwrote a job the reaper had
+settled meanwhile. And a Redis outage must not lose them: RQ logged the failed
+write and moved on, leaving the job ``started`` for the reaper, which then
+counted the lost write as a dead worker. Here the write is retried until Redis
+answers; the fence makes a retry that comes after a settlement a late finish.
+
+RQ's writes are the ones its success, retry and failure paths make for a job
+like ours; what stalwart jobs never have (dependents, repeats, callbacks,
+webhooks, RQ's own retries) is not looked at.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from redis.client import Pipeline
+from rq.executions import Execution
+from rq.job import JobStatus
+from rq.queue import Queue
+from rq.utils import now
+
+from ..finishing import fence
+from ..finishing.path import Ending, Late
+from ..model.outcome import Outcome, Status
+from ..rq_adapter.job_format import SafeRQJob
+from .outages import through_outages
+
+
+class RQWorker(Protocol):
+    """What recording uses of RQ's worker."""
+
+    connection: Any
+    name: str
+    default_result_ttl: int
+    cleanup_execution: Callable[..., None]
+    increment_successful_job_count: Callable[..., None]
+    increment_failed_job_count: Callable[..., None]
+    increment_total_working_time: Callable[..., None]
+
+
+@dataclass
+class Recorder:
+    """Records the end of one attempt of ``job``, run by ``worker`` as ``execution``."""
+
+    worker: RQWorker
+    job: SafeRQJob
+    queue: Queue
+    execution: Execution
+    # A worker waits a Redis outage out rather than lose the end of an attempt that ran; jobs.testing's
+    # in-process run raises it instead, so a user's test sees it rather than hanging.
+    patient: bool = True
+
+    def record(self, outcome: Outcome, ending: Ending) -> None:
+        """Write how the attempt ended, once, through any Redis outage; a late end is recorded as such."""
+        job = self.job
+        job.ended_at = now()
+        late: Late | None = None
+
+        def decide(pipeline: Pipeline, state: fence.AttemptState) -> fence.Plan:
+            nonlocal late
+            if state.held_by(job.token):
+                late = None
+                return lambda p: self._ended(outcome, ending, p)
+            late = found = ending.late(pipeline, state)
+            return lambda p: self._late(outcome, found, p)
+
+        def write() -> None:
+            fence.settle(self.worker.connection, job.key, decide)
+
+        if self.patient:
+            through_outages(write, f"how job {job.id} ended")
+        else:
+            write()
+        if late is not None:
+            late.log()
+        else:
+            ending.after()
+
+    def _ended(self, outcome: Outcome, ending: Ending, pipeline: Pipeline) -> None:
+        """RQ's writes for this outcome, and the finishing path's, in ``pipeline``."""
+        if outcome.status is Status.SCHEDULED:
+            self._scheduled(outcome, pipeline)
+        elif outcome.status is Status.DEAD_LETTERED:
+            self.job._status = JobStatus.FAILED
+            self.job.set_status(JobStatus.FAILED, pipeline=pipeline)
+            self.worker.cleanup_execution(self.job, pipeline=pipeline, execution=self.execution)
+            self.worker.increment_failed_job_count(pipeline)
+            self._working_time(pipeline)
+        else:
+            self._succeeded(outcome, pipeline)
+        ending.write(pipeline)
+
+    def _late(self, outcome: Outcome, late: Late, pipeline: Pipeline) -> None:
+        """An attempt someone else settled first: its result recorded (if so decided), its execution gone."""
+        if late.records_result:
+            self._succeeded(outcome, pipeline)
+        else:
+            self.worker.cleanup_execution(self.job, pipeline=pipeline, execution=self.execution)
+        late.write(pipeline)
+
+    def _succeeded(self, outcome: Outcome, pipeline: Pipeline) -> None:
+        """RQ's writes for a job that returned: its status, its result (kept ``result_ttl``), registries."""
+        job, worker, execution = self.job, self.worker, self.execution
+        job._result = outcome.stored_result
+        job._status = JobStatus.FINISHED
+        worker.increment_successful_job_count(pipeline=pipeline)
+        self._working_time(pipeline)
+        result_ttl = job.get_result_ttl(worker.default_result_ttl)
+        if result_ttl != 0:
+            job._handle_success(
+                result_ttl,
+                pipeline=pipeline,
+                worker_name=worker.name,
+                execution_id=execution.id,
+                execution_started_at=execution.created_at,
+                execution_ended_at=job.ended_at,
+            )
+        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+        worker.cleanup_execution(job, pipeline=pipeline, execution=execution)
+
+    def _scheduled(self, outcome: Outcome, pipeline: Pipeline) -> None:
+        """The job goes to RQ's scheduled registry, due after the backoff; the worker never sleeps on it."""
+        job = self.job
+        job._status = JobStatus.SCHEDULED
+        # RQ keeps whole seconds and truncates; round up so a retry never runs before its backoff.
+        due = datetime.fromtimestamp(math.ceil(now().timestamp() + (outcome.retry_in_s or 0)), timezone.utc)
+        self.worker.cleanup_execution(job, pipeline=pipeline, execution=self.execution)
+        job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
+        # When due, RQ's scheduler puts it at the front of its queue: the backoff is a retry's wait, not the
+        # backoff plus however long a backlog of new jobs takes to drain.
+        pipeline.hset(job.key, "enqueue_at_front", 1)
+        self.queue.scheduled_job_registry.schedule(job, due, pipeline=pipeline)
+        self.worker.increment_failed_job_count(pipeline)
+
+    def _working_time(self, pipeline: Pipeline) -> None:
+        if self.job.started_at and self.job.ended_at:
+            self.worker.increment_total_working_time(self.job.ended_at - self.job.started_at, pipeline)
