@@ -10,6 +10,7 @@ escapes (``\\x1b``), so no escape sequence in the data ever reaches the terminal
 
 from __future__ import annotations
 
+import os
 import re
 
 from rich.console import Console
@@ -45,7 +46,13 @@ def text(value: object, *, lines: bool = False, style: str = "") -> Text:
     return Text(visible(value, lines=lines), style=style)
 
 
+# The width of a page written to a pipe or a file, unless COLUMNS says otherwise.
+PAGE_WIDTH = 200
+
+
 def wide_console() -> Console:
-    """A console for tables: the terminal's width, or a wide page when writing to a pipe or file."""
+    """A console for tables: the terminal's width (or COLUMNS), or a wide page for a pipe or a file."""
     console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=max(console.width, 200))
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console
+    return Console(highlight=False, width=PAGE_WIDTH)
