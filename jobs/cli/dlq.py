@@ -26,7 +26,7 @@ from ..errors import DeadLetterError
 from .dlq_table import entry_lines
 from .ids import abbreviations, resolve
 from .modules import import_job_modules
-from .render import text, visible, wide_console
+from .render import console, text, visible, wide_console
 
 
 def _shown(entry: DeadLetterEntry) -> dict[str, Any]:
@@ -45,10 +45,10 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _print_table(dlq: DeadLetterQueue, entries: list[DeadLetterEntry], console: Console) -> None:
+def _print_table(dlq: DeadLetterQueue, entries: list[DeadLetterEntry], out: Console) -> None:
     short = abbreviations(dlq, [entry.id for entry in entries])
-    for shown in entry_lines(entries, short, console.width, datetime.now(timezone.utc)):
-        console.print(shown, no_wrap=True, overflow="ellipsis", crop=True)
+    for shown in entry_lines(entries, short, out.width, datetime.now(timezone.utc)):
+        out.print(shown, no_wrap=True, overflow="ellipsis", crop=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -58,12 +58,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         for entry in entries:
             print(json.dumps(_shown(entry)))
         return 0
-    console = wide_console()
+    out = wide_console()
     if not entries:
-        console.print("No dead-letter entries match.")
+        out.print("No dead-letter entries match.")
         return 0
-    _print_table(dlq, entries, console)
-    console.print(
+    _print_table(dlq, entries, out)
+    out.print(
         f"{len(entries)} shown of {len(dlq)} in the dead-letter queue; `stalwart dlq show ID` for one."
     )
     return 0
@@ -75,11 +75,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_shown(entry)))
         return 0
-    console = Console(soft_wrap=True, highlight=False)
+    out = console(soft_wrap=True)
     v = visible  # a value from Redis on one line: its newlines cannot forge the lines around it
 
     def say(line: str, style: str = "") -> None:
-        console.print(text(line, lines=True, style=style))  # the message and tracebacks keep their lines
+        out.print(text(line, lines=True, style=style))  # the message and tracebacks keep their lines
 
     shown = _shown(entry)
     say(f"{v(entry.job)}  {v(entry.id)}  [{v(entry.status)}, {v(entry.classification)}]", style="bold")
@@ -164,7 +164,7 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
             print("nothing replayed")
             return 1
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=console(stderr=True), transient=True) as progress:
         task = progress.add_task("replay", total=len(candidates))
         done = replay_all(
             dlq,

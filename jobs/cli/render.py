@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -50,9 +51,25 @@ def text(value: object, *, lines: bool = False, style: str = "") -> Text:
 PAGE_WIDTH = 200
 
 
+class _Console(Console):
+    """rich's console, but a reader that went away (``| head``) ends the command as ``main`` ends it.
+
+    rich's own handling exits with status 1, as if the command had failed.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("the reader of standard output went away")
+
+
+def console(**options: Any) -> Console:
+    """A console for the CLI's output (no highlighting of numbers and names in what it prints)."""
+    return _Console(highlight=False, **options)
+
+
 def wide_console() -> Console:
     """A console for tables: the terminal's width (or COLUMNS), or a wide page for a pipe or a file."""
-    console = Console(highlight=False)
-    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
-        return console
-    return Console(highlight=False, width=PAGE_WIDTH)
+    found = console()
+    if found.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return found
+    return console(width=PAGE_WIDTH)
