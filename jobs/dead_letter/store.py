@@ -39,8 +39,8 @@ from .storage import HASH_FIELDS, decode, encode, failure_score, text
 log = logging.getLogger("stalwart.dead_letter")
 
 STATUSES = ("dead", "replayed", "resolved", "discarded")
-# Index members per ZSCAN call: Redis formats every member's score before filtering (6.2), about
-# 1 µs each, so a page keeps Redis busy for about a millisecond between other clients' commands.
+# Index members per ZSCAN call: Redis formats every member's score before it filters (6.2), about
+# 2 µs each, so a page keeps Redis busy for about 2 ms between other clients' commands.
 SCAN_PAGE = 1_000
 _GLOB = re.compile(r"([\\*?\[\]])")
 
@@ -234,7 +234,8 @@ class EntryStore:
         every entry present for the whole scan is seen. With one prefix Redis does the matching (its
         glob characters escaped: ``*``, ``?`` and ``[`` in an id match only themselves), so only the
         matches cross the network; with several, every id does. Either way the scan reads the whole
-        index: about 100 ms for 100,000 entries.
+        index: for 100,000 entries, 100 calls of about 2 ms of Redis each, 0.17 s for one prefix and
+        0.25 s for 50 (measured on the 2-core VM, Redis 6.2, which formats every score it scans).
         """
         wanted = set(prefixes)
         if not wanted:
