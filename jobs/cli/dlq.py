@@ -63,9 +63,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         out.print("No dead-letter entries match.")
         return 0
     _print_table(dlq, entries, out)
-    out.print(
-        f"{len(entries)} shown of {len(dlq)} in the dead-letter queue; `stalwart dlq show ID` for one."
-    )
+    out.print(f"{len(entries)} shown of {len(dlq)} in the dead-letter queue; `stalwart dlq show ID` for one.")
     return 0
 
 
