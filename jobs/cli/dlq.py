@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from resilience import redact
 
@@ -23,8 +23,10 @@ from ..dead_letter import DeadLetterEntry, DeadLetterQueue
 from ..dead_letter.archive import archive
 from ..dead_letter.replay import replay_all
 from ..errors import DeadLetterError
+from .dlq_table import entry_lines
+from .ids import abbreviations, resolve
 from .modules import import_job_modules
-from .render import text, visible, wide_console
+from .render import console, text, visible, wide_console
 
 
 def _shown(entry: DeadLetterEntry) -> dict[str, Any]:
@@ -43,23 +45,10 @@ def _filters(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _table(entries: list[DeadLetterEntry]) -> Table:
-    table = Table(show_lines=False, header_style="bold")
-    for column in ("id", "last failed (UTC)", "status", "classification", "job", "attempts"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("error", overflow="fold")
-    for entry in entries:
-        cells = (
-            entry.id,
-            entry.last_failed_at[:19].replace("T", " "),
-            entry.status,
-            entry.classification,
-            entry.job,
-            entry.attempts,
-            f"{entry.error_type}: {entry.error_message[:80]}",
-        )
-        table.add_row(*(text(cell) for cell in cells))  # every cell comes from Redis
-    return table
+def _print_table(dlq: DeadLetterQueue, entries: list[DeadLetterEntry], out: Console) -> None:
+    short = abbreviations(dlq, [entry.id for entry in entries])
+    for shown in entry_lines(entries, short, out.width, datetime.now(timezone.utc)):
+        out.print(shown, no_wrap=True, overflow="ellipsis", crop=True)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -69,27 +58,26 @@ def cmd_list(args: argparse.Namespace) -> int:
         for entry in entries:
             print(json.dumps(_shown(entry)))
         return 0
-    console = wide_console()
+    out = wide_console()
     if not entries:
-        console.print("No dead-letter entries match.")
+        out.print("No dead-letter entries match.")
         return 0
-    console.print(_table(entries))
-    console.print(
-        f"{len(entries)} shown of {len(dlq)} in the dead-letter queue; `stalwart dlq show ID` for one."
-    )
+    _print_table(dlq, entries, out)
+    out.print(f"{len(entries)} shown of {len(dlq)} in the dead-letter queue; `stalwart dlq show ID` for one.")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    entry = DeadLetterQueue(connect()).get(args.id)
+    dlq = DeadLetterQueue(connect())
+    entry = dlq.get(resolve(dlq, args.id))
     if args.json:
         print(json.dumps(_shown(entry)))
         return 0
-    console = Console(soft_wrap=True, highlight=False)
+    out = console(soft_wrap=True)
     v = visible  # a value from Redis on one line: its newlines cannot forge the lines around it
 
     def say(line: str, style: str = "") -> None:
-        console.print(text(line, lines=True, style=style))  # the message and tracebacks keep their lines
+        out.print(text(line, lines=True, style=style))  # the message and tracebacks keep their lines
 
     shown = _shown(entry)
     say(f"{v(entry.job)}  {v(entry.id)}  [{v(entry.status)}, {v(entry.classification)}]", style="bold")
@@ -128,11 +116,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _replay_many(dlq, args)
     if args.id is None:
         raise DeadLetterError("name the entry to replay (stalwart dlq replay ID), or pass --all with filters")
-    job_id = dlq.replay(args.id, kwargs=_edited_kwargs(args.kwargs), by=args.by)
+    kwargs = _edited_kwargs(args.kwargs)
+    entry_id = resolve(dlq, args.id)
+    job_id = dlq.replay(entry_id, kwargs=kwargs, by=args.by)
     print(
-        json.dumps({"entry": args.id, "job_id": job_id})
+        json.dumps({"entry": entry_id, "job_id": job_id})
         if args.json
-        else visible(f"replayed {args.id} as job {job_id}")
+        else visible(f"replayed {entry_id} as job {job_id}")
     )
     return 0
 
@@ -158,7 +148,7 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
             print(json.dumps({"would_replay": [e.id for e in candidates]}))
             return 0
         if candidates:
-            wide_console().print(_table(candidates))
+            _print_table(dlq, candidates, wide_console())
         print(
             f"{len(candidates)} dead entries would be replayed" + ("" if args.dry_run else "; nothing to do")
         )
@@ -172,7 +162,7 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
             print("nothing replayed")
             return 1
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=console(stderr=True), transient=True) as progress:
         task = progress.add_task("replay", total=len(candidates))
         done = replay_all(
             dlq,
@@ -195,7 +185,8 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
 
 
 def cmd_discard(args: argparse.Namespace) -> int:
-    entry = DeadLetterQueue(connect()).discard(args.id, reason=args.reason, by=args.by)
+    dlq = DeadLetterQueue(connect())
+    entry = dlq.discard(resolve(dlq, args.id), reason=args.reason, by=args.by)
     print(json.dumps(_shown(entry)) if args.json else visible(f"discarded {entry.id}: {args.reason}"))
     return 0
 

@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from importlib import metadata
 from typing import Any, NoReturn
 
 from ..demo import STORY
@@ -106,9 +107,39 @@ LIMIT = bounded_int(1, 1_000_000_000)
 
 
 def _command(commands: Any, name: str, run: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A sub-command; its --help starts with what it does (``help_text``, unless a description is given)."""
+    kwargs.setdefault("description", _sentence(help_text))
     sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, **kwargs)
     sub.set_defaults(parser=sub, run=run)
     return sub
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"{what} as JSON, for scripts")
+
+
+def _entry_id(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
+    parser.add_argument(
+        "id",
+        nargs=nargs,
+        help="the entry's id, or any unique start of it (at least as much as `dlq list` shows)",
+    )
+
+
+def _by_option(parser: argparse.ArgumentParser, doing: str) -> None:
+    parser.add_argument("--by", help=f"who is {doing}, for the audit trail (default: user@host)")
+
+
+def version() -> str:
+    """The installed package's version (``stalwart --version``)."""
+    try:
+        return metadata.version("stalwart")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: run from a checkout)"
 
 
 def add_import_option(parser: argparse.ArgumentParser, what: str, required: bool = True) -> None:
@@ -152,21 +183,50 @@ def _worker(commands: Any) -> None:
         action="store_true",
         help="run jobs in the worker process (faster; no isolation from crashing jobs)",
     )
-    worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS)
-    server = _command(commands, "redis", "worker:cmd_redis", "manage the embedded Redis server")
-    server.add_argument("action", choices=["start", "stop", "url"])
+    worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, help="log level (default INFO)")
+    server = _command(
+        commands,
+        "redis",
+        "worker:cmd_redis",
+        "manage the embedded Redis server",
+        description=(
+            "Manage the embedded Redis server that the CLI uses when REDIS_URL is not set "
+            "(installed with stalwart[embedded]). It runs on its own until stopped, with its data "
+            "under STALWART_HOME (./.stalwart), kept from one run to the next."
+        ),
+    )
+    actions = server.add_subparsers(
+        title="actions", dest="action", required=True, metavar="ACTION", parser_class=Parser
+    )
+    for action, text in (
+        ("start", "start the embedded Redis server, or find it running, and print its URL"),
+        ("stop", "stop the embedded Redis server (its data is kept)"),
+        ("url", "print the URL of the running embedded Redis server, e.g. to set REDIS_URL; exit 1 if none"),
+    ):
+        _command(actions, action, "worker:cmd_redis", text)
 
 
 def _dlq(commands: Any) -> None:
-    dlq = commands.add_parser("dlq", help="the dead-letter queue: list, show, replay, discard, export")
-    subs = dlq.add_subparsers(dest="dlq_command", required=True, parser_class=Parser)
+    dlq = commands.add_parser(
+        "dlq",
+        help="the dead-letter queue: list, show, replay, discard, export",
+        description=(
+            "The dead-letter queue: every job that could not finish, as an entry that explains itself. "
+            "An entry's id may be given as any unique start of it, as `dlq list` shows it."
+        ),
+    )
+    subs = dlq.add_subparsers(
+        title="commands", dest="dlq_command", required=True, metavar="COMMAND", parser_class=Parser
+    )
 
     def filtered(sub: argparse.ArgumentParser, status: bool = True) -> None:
         sub.add_argument("--job", help="only entries of this job name")
         sub.add_argument("--error-type", help="only entries whose error has this type name")
-        sub.add_argument("--classification", choices=[c.value for c in Classification])
+        sub.add_argument(
+            "--classification", choices=[c.value for c in Classification], help="only entries classified so"
+        )
         if status:
-            sub.add_argument("--status", choices=DLQ_STATUSES)
+            sub.add_argument("--status", choices=DLQ_STATUSES, help="only entries with this status")
         sub.add_argument(
             "--since", type=moment, help="failed at or after: ISO 8601 time, or an age (15m, 2h, 7d)"
         )
@@ -175,7 +235,9 @@ def _dlq(commands: Any) -> None:
     listing = _command(subs, "list", "dlq:cmd_list", "list entries, most recent failure first")
     filtered(listing)
     listing.add_argument("--limit", type=LIMIT, default=50, help="at most this many (default 50)")
-    listing.add_argument("--json", action="store_true", help="one JSON object a line, for scripts")
+    listing.add_argument(
+        "--json", action="store_true", help="one JSON object a line (ids whole), for scripts"
+    )
 
     show = _command(
         subs,
@@ -183,8 +245,8 @@ def _dlq(commands: Any) -> None:
         "dlq:cmd_show",
         "show one entry: the failure, every attempt with its traceback, the audit",
     )
-    show.add_argument("id")
-    show.add_argument("--json", action="store_true")
+    _entry_id(show)
+    _json_option(show, "the whole entry (arguments redacted)")
 
     replay = _command(
         subs,
@@ -192,7 +254,7 @@ def _dlq(commands: Any) -> None:
         "dlq:cmd_replay",
         "enqueue an entry's job again (fresh attempts, same idempotency key)",
     )
-    replay.add_argument("id", nargs="?")
+    _entry_id(replay, nargs="?")
     replay.add_argument(
         "--kwargs", metavar="JSON", help="replay with these arguments instead (checked first)"
     )
@@ -202,16 +264,16 @@ def _dlq(commands: Any) -> None:
     replay.add_argument("--rate", type=positive_number, help="at most this many entries per second")
     replay.add_argument("--yes", action="store_true", help="do not ask before a bulk replay")
     add_import_option(replay, "defines the job classes", required=False)
-    replay.add_argument("--by", help="who is replaying, for the audit trail (default: user@host)")
-    replay.add_argument("--json", action="store_true")
+    _by_option(replay, "replaying")
+    _json_option(replay, "the entries replayed and their new job ids")
 
     discard = _command(
         subs, "discard", "dlq:cmd_discard", "close an entry without replaying it; the reason is kept"
     )
-    discard.add_argument("id")
-    discard.add_argument("--reason", required=True)
-    discard.add_argument("--by", help="who is discarding, for the audit trail (default: user@host)")
-    discard.add_argument("--json", action="store_true")
+    _entry_id(discard)
+    discard.add_argument("--reason", required=True, help="why, for a colleague reading the audit trail later")
+    _by_option(discard, "discarding")
+    _json_option(discard, "the entry discarded")
 
     export = _command(subs, "export", "dlq:cmd_export", "write entries as JSON lines (arguments redacted)")
     filtered(export)
@@ -222,7 +284,7 @@ def _dlq(commands: Any) -> None:
         subs, "archive", "dlq:cmd_archive", "move entries older than an age to a JSONL file, then delete them"
     )
     archived.add_argument("--older-than", type=age, required=True, metavar="AGE", help="e.g. 90d")
-    archived.add_argument("--to", required=True, metavar="FILE")
+    archived.add_argument("--to", required=True, metavar="FILE", help="the JSONL file to append them to")
 
     swept = _command(
         subs,
@@ -230,7 +292,14 @@ def _dlq(commands: Any) -> None:
         "sweep:cmd_sweep",
         "move jobs left in RQ's failed registries into the dead-letter queue",
     )
-    swept.add_argument("--queue", dest="queues", action="append", type=queue_name, metavar="NAME")
+    swept.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        type=queue_name,
+        metavar="NAME",
+        help="only this queue's failed registry (repeatable; default: every queue)",
+    )
 
 
 def _stats(commands: Any) -> None:
@@ -258,7 +327,9 @@ def _checks(commands: Any) -> None:
     ):
         sub = _command(commands, name, run, text, description=text)
         add_import_option(sub, "declares invariants and rules")
-        sub.add_argument("--log-level", default="WARNING", choices=LOG_LEVELS)
+        sub.add_argument(
+            "--log-level", default="WARNING", choices=LOG_LEVELS, help="log level (default WARNING)"
+        )
 
 
 def _demo(commands: Any) -> None:
@@ -279,7 +350,10 @@ def _demo(commands: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with one sub-command per concern."""
     parser = Parser(prog="stalwart", description="Resilient background jobs on Redis and RQ.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    parser.add_argument("--version", action="version", version=f"stalwart {version()}")
+    commands = parser.add_subparsers(
+        title="commands", dest="command", required=True, metavar="COMMAND", parser_class=Parser
+    )
     _worker(commands)
     _dlq(commands)
     _stats(commands)

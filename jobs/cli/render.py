@@ -10,7 +10,9 @@ escapes (``\\x1b``), so no escape sequence in the data ever reaches the terminal
 
 from __future__ import annotations
 
+import os
 import re
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -45,7 +47,29 @@ def text(value: object, *, lines: bool = False, style: str = "") -> Text:
     return Text(visible(value, lines=lines), style=style)
 
 
+# The width of a page written to a pipe or a file, unless COLUMNS says otherwise.
+PAGE_WIDTH = 200
+
+
+class _Console(Console):
+    """rich's console, but a reader that went away (``| head``) ends the command as ``main`` ends it.
+
+    rich's own handling exits with status 1, as if the command had failed.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError("the reader of standard output went away")
+
+
+def console(**options: Any) -> Console:
+    """A console for the CLI's output (no highlighting of numbers and names in what it prints)."""
+    return _Console(highlight=False, **options)
+
+
 def wide_console() -> Console:
-    """A console for tables: the terminal's width, or a wide page when writing to a pipe or file."""
-    console = Console(highlight=False)
-    return console if console.is_terminal else Console(highlight=False, width=max(console.width, 200))
+    """A console for tables: the terminal's width (or COLUMNS), or a wide page for a pipe or a file."""
+    found = console()
+    if found.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return found
+    return console(width=PAGE_WIDTH)

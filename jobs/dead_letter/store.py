@@ -17,8 +17,10 @@ from __future__ import annotations
 import builtins
 import json
 import logging
+import re
 import socket
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -37,6 +39,10 @@ from .storage import HASH_FIELDS, decode, encode, failure_score, text
 log = logging.getLogger("stalwart.dead_letter")
 
 STATUSES = ("dead", "replayed", "resolved", "discarded")
+# Index members per ZSCAN call: Redis formats every member's score before it filters (6.2), about
+# 2 µs each, so a page keeps Redis busy for about 2 ms between other clients' commands.
+SCAN_PAGE = 1_000
+_GLOB = re.compile(r"([\\*?\[\]])")
 
 
 class EntryStore:
@@ -220,6 +226,33 @@ class EntryStore:
             if fields[0] is not None:
                 entries.append(decode(fields, replies[i + 1] if with_audit else []))
         return entries
+
+    def ids_starting_with(self, prefixes: Iterable[str]) -> dict[str, builtins.list[str]]:
+        """For each prefix, the ids of every entry that starts with it, sorted (one scan of the index).
+
+        The index is read with ZSCAN in pages of ``SCAN_PAGE``, so Redis never serves one long command;
+        every entry present for the whole scan is seen. With one prefix Redis does the matching (its
+        glob characters escaped: ``*``, ``?`` and ``[`` in an id match only themselves), so only the
+        matches cross the network; with several, every id does. Either way the scan reads the whole
+        index: for 100,000 entries, 100 calls of about 2 ms of Redis each, 0.17 s for one prefix and
+        0.25 s for 50 (measured on the 2-core VM, Redis 6.2, which formats every score it scans).
+        """
+        wanted = set(prefixes)
+        if not wanted:
+            return {}
+        by_length: dict[int, set[str]] = defaultdict(set)
+        for prefix in wanted:
+            by_length[len(prefix)].add(prefix)
+        match = _GLOB.sub(r"\\\1", next(iter(wanted))) + "*" if len(wanted) == 1 else None
+        found: dict[str, set[str]] = {prefix: set() for prefix in wanted}
+        for member, _score in self.connection.zscan_iter(
+            _keys.dead_letter_index(), match=match, count=SCAN_PAGE
+        ):
+            entry_id = text(member)
+            for length, heads in by_length.items():
+                if entry_id[:length] in heads:
+                    found[entry_id[:length]].add(entry_id)
+        return {prefix: sorted(ids) for prefix, ids in found.items()}
 
     def __len__(self) -> int:
         return int(self.connection.zcard(_keys.dead_letter_index()))

@@ -19,7 +19,7 @@ from .billing import ChargeMonthlyFee, fee_for, reference_for
 from .enqueue import enqueue_month
 from .gateway import Faults, Gateway
 from .progress import await_jobs
-from .tables import Tally, dead_by_classification, dead_letter_table, outcome_table, tally
+from .tables import Tally, dead_by_classification, dead_letter_lines, outcome_table, tally
 
 MONTH = "2026-11"
 FAULTS = Faults(refuse=0.04, timeout_before=0.02, timeout_after=0.03, garble=0.01, decline=0.06, seed="demo")
@@ -44,10 +44,15 @@ class Demo:
     def set_up(self) -> None:
         """A flaky gateway, the month's charges (two with a bad amount), and a forged payload."""
         self.gateway.configure(FAULTS)
+        # A sentence a line, each under 80 columns: a terminal never breaks one in the middle.
+        bad = " and ".join(str(c) for c in sorted(self.bad_amounts))
         self.console.print(
-            "[bold]2.[/] The payment gateway refuses 4% of calls, times out on 2% before and 3% after "
-            "charging,\n    garbles 1% of answers, and declines 6% of cards. Customers "
-            f"{' and '.join(str(c) for c in sorted(self.bad_amounts))} have a fee of 0 in their billing data."
+            "[bold]2.[/] The payment gateway refuses 4% of calls and garbles 1% of its answers."
+        )
+        self._say(
+            "It times out on 2% of calls before charging, and on 3% after charging.",
+            "It declines 6% of cards.",
+            f"Customers {bad} have a fee of 0 in their billing data.",
         )
         handles = enqueue_month(MONTH, self.customers, self.bad_amounts, self.connection)
         self.job_ids = [h.id for h in handles]
@@ -55,9 +60,7 @@ class Demo:
             func="os.system", args=[f"touch {self.marker}"], description="forged"
         )
         self.forged_id = str(forged.id)
-        self.console.print(
-            f"    Enqueued {len(handles)} charges for {MONTH}, and a forged payload naming os.system.\n"
-        )
+        self._say(f"Enqueued {len(handles)} charges for {MONTH}, and a forged payload naming os.system.", "")
 
     def run(self, processes: Sequence[subprocess.Popen[bytes]]) -> bool:
         """Every phase after the set-up, on the workers ``processes``; whether the proof holds."""
@@ -78,13 +81,26 @@ class Demo:
 
         ids = [*self.job_ids, self.forged_id]
         self._await("charging", ids, processes, outage)
-        first = tally(self.connection, self.job_ids, stats_before, self._stats())
+        # The forged payload is a job too: counted, as the dead-letter queue counts it, as poison.
+        first = tally(self.connection, ids, stats_before, self._stats())
+        charges = len(self.job_ids)
         self.console.print("\n[bold]3.[/] How the billing run ended:\n")
-        self.console.print(outcome_table(first, len(self.job_ids)))
-        self.console.print(f"    The forged os.system payload ran: {self.marker.exists()}\n")
+        self.console.print(outcome_table(first, len(ids), f"total ({charges} charges, 1 forged)"))
+        ran = self.marker.exists()
+        self._say(
+            "The forged payload RAN: this is a bug."
+            if ran
+            else "The forged payload never ran: it was dead-lettered as poison.",
+            "",
+        )
         entries = self.dlq.list(status="dead")
-        self.console.print(f"[bold]4.[/] The dead-letter queue holds {len(entries)} entries:\n")
-        self.console.print(dead_letter_table(entries))
+        dead_charges = sum(1 for entry in entries if entry.id != self.forged_id)
+        self.console.print(
+            f"[bold]4.[/] The dead-letter queue: {len(entries)} entries "
+            f"({dead_charges} charges and the forged payload).\n"
+        )
+        for shown in dead_letter_lines(entries, self.console.width):
+            self.console.print(shown, no_wrap=True, crop=True)
         self.console.print()
         return first
 
@@ -99,14 +115,20 @@ class Demo:
         final.negative = first.negative + replayed.negative
         final.dead = dead_by_classification(self.dlq, self.job_ids)
         self.console.print("\n[bold]5.[/] How every charge ended, following the replays:\n")
-        self.console.print(outcome_table(final, len(self.job_ids)))
+        self.console.print(outcome_table(final, len(self.job_ids), f"total ({len(self.job_ids)} charges)"))
         by_status = Counter(entry.status for entry in self.dlq.list())
-        self.console.print(
-            "    Dead-letter queue: "
-            + ", ".join(f"{count} {status}" for status, count in sorted(by_status.items()))
-            + "; every entry keeps its audit trail\n"
-        )
+        shown = [
+            f"{by_status[status]} {status}" + (" (the forged payload)" if status == "discarded" else "")
+            for status in ("resolved", "replayed", "dead", "discarded")
+            if by_status[status]
+        ]
+        self._say(f"Dead-letter queue: {', '.join(shown)}.", "Every entry keeps its audit trail.", "")
         return final
+
+    def _say(self, *lines: str) -> None:
+        """Lines of the story under a numbered step, indented (an empty one is a blank line)."""
+        for line in lines:
+            self.console.print(f"    {line}" if line else "")
 
     def _await(
         self,
@@ -130,10 +152,8 @@ class Demo:
 
     def _fix_and_replay(self) -> list[str]:
         """Bring the gateway back, fix the bad amounts, replay every charge; discard the forged payload."""
-        self.console.print(
-            "[bold]4b.[/] The gateway is back and the billing data is fixed. "
-            "Replay from the dead-letter queue:"
-        )
+        self.console.print("[bold]4b.[/] The gateway is back, and the billing data is fixed.")
+        self._say("Replaying from the dead-letter queue:")
         self.gateway.up()
         replays: list[str] = []
         for entry in self.dlq.list(status="dead", error_type="InvalidRequest"):

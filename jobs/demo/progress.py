@@ -37,22 +37,23 @@ def await_jobs(
     ``on_progress(done)`` runs at every poll; the news it returns, if any, is printed above the bar.
     Raises ConfigurationError, naming the log to read, if a worker exits or the phase takes too long.
     """
+    # The bar takes what the words leave: at 80 columns it is short, but the counts are all there.
     columns = (
         TextColumn(f"    {what}"),
-        BarColumn(),
+        BarColumn(bar_width=None),
         MofNCompleteColumn(),
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
     deadline = time.monotonic() + PHASE_DEADLINE_S
-    with Progress(*columns, console=console, transient=False) as progress:
+    with Progress(*columns, console=console, transient=False, expand=True) as progress:
         task = progress.add_task(what, total=len(job_ids), detail="")
         while True:
             now = Counter(statuses(connection, job_ids))
             done = sum(now[s] for s in FINAL)
             detail = (
-                f"succeeded {now[Status.SUCCEEDED]} · negative {now[Status.NEGATIVE]} · "
-                f"waiting to retry {now[Status.SCHEDULED]} · dead-lettered {now[Status.DEAD_LETTERED]}"
+                f"{now[Status.SUCCEEDED]} ok · {now[Status.NEGATIVE]} declined · "
+                f"{now[Status.SCHEDULED]} to retry · {now[Status.DEAD_LETTERED]} dead"
             )
             progress.update(task, completed=done, detail=detail)
             if on_progress is not None and (news := on_progress(done)) is not None:

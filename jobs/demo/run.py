@@ -7,6 +7,7 @@ are in ``phases``, the tables in ``tables``, the live progress bar in
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -23,7 +24,7 @@ from .workers import kill_workers, start_workers, stop_workers
 def run_demo(charges: int = 500, workers: int = 2) -> int:
     """Run the demonstration and print what happened; returns the exit code."""
     console = Console(highlight=False)
-    if not console.is_terminal:
+    if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 110  # a pipe or a CI log: wide enough for the tables
     home = Path(tempfile.mkdtemp(prefix="stalwart-demo-"))
     server = EmbeddedRedis(home)
@@ -31,7 +32,7 @@ def run_demo(charges: int = 500, workers: int = 2) -> int:
     try:
         url = server.start()
         connection = connect(url)
-        console.print(f"[bold]1.[/] Started an embedded Redis at {url} (data in {home})")
+        console.print(f"[bold]1.[/] Started an embedded Redis at {url}.\n    Its data is in {home}.")
         with (home / "demo.log").open("w", buffering=1) as log_file:
             logs.configure("WARNING", stream=log_file)
             demo = Demo(connection, console, home, charges)

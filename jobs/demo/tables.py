@@ -1,4 +1,7 @@
-"""How a set of the demo's jobs ended (``Tally``), and the tables that show it and the dead-letter queue."""
+"""How a set of the demo's jobs ended (``Tally``), and the tables that show it and the dead-letter queue.
+
+Everything fits a terminal of 80 columns.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +10,15 @@ from dataclasses import dataclass, field
 
 import redis
 from rich.table import Table
+from rich.text import Text
 
 from .. import _keys
 from ..dead_letter import DeadLetterEntry, DeadLetterQueue
-from ..model.outcome import Status
+from ..model.outcome import Classification, Status
 from ..rq_adapter.handle import statuses
 from ..rq_adapter.job_format import job_key
+
+POISON_LABEL = "poison (the forged payload)"
 
 
 @dataclass
@@ -54,7 +60,7 @@ def dead_by_classification(dlq: DeadLetterQueue, job_ids: list[str]) -> Counter[
     return Counter(str(e.classification) for e in dlq.get_many(job_ids) if e.status == "dead")
 
 
-def outcome_table(result: Tally, total: int) -> Table:
+def outcome_table(result: Tally, total: int, total_label: str = "total") -> Table:
     """One row per ending (negative by reason, dead-lettered by classification), retries, and the total."""
     table = Table(box=None, padding=(0, 2, 0, 4))
     table.add_column("outcome")
@@ -65,27 +71,38 @@ def outcome_table(result: Tally, total: int) -> Table:
         table.add_row(f"  {reason}", str(count))
     table.add_row("dead-lettered", str(result.statuses[Status.DEAD_LETTERED]))
     for classification, count in sorted(result.dead.items()):
-        table.add_row(f"  {classification}", str(count))
-    table.add_row("[dim]retried (jobs / retries)[/]", f"[dim]{result.retried_jobs} / {result.retries}[/]")
-    table.add_row("[bold]total[/]", f"[bold]{total}[/]")
+        label = POISON_LABEL if classification == str(Classification.POISON) else classification
+        table.add_row(f"  {label}", str(count))
+    table.add_row(
+        Text("retried (jobs / retries)", style="dim"),
+        Text(f"{result.retried_jobs} / {result.retries}", style="dim"),
+    )
+    table.add_row(Text(total_label, style="bold"), Text(str(total), style="bold"))
     return table
 
 
-def dead_letter_table(entries: list[DeadLetterEntry]) -> Table:
-    """The entries grouped by classification and error, most common first, each with an example."""
+def dead_letter_lines(entries: list[DeadLetterEntry], width: int) -> list[Text]:
+    """The entries grouped by classification and error, most common first, each with an example under it.
+
+    The example, an error message, has a line of its own, cut with ``…`` at ``width``.
+    """
     groups = Counter((str(e.classification), e.error_type) for e in entries)
-    table = Table(box=None, padding=(0, 2, 0, 4))
-    for column in ("entries", "classification", "error", "an example"):
-        table.add_column(column)
+    if not groups:
+        return []
+    counts = max(len(str(count)) for count in groups.values())
+    kinds = max(len(classification) for classification, _ in groups)
+    lines = []
     for (classification, error_type), count in groups.most_common():
         example = next(
             e for e in entries if (str(e.classification), e.error_type) == (classification, error_type)
         )
-        table.add_row(str(count), classification, error_type, _summary(example))
-    return table
+        lines.append(Text(f"    {count:>{counts}}  {classification:<{kinds}}  {error_type}"))
+        shown = Text(" " * (6 + counts) + "e.g. " + _summary(example))
+        shown.truncate(width, overflow="ellipsis")
+        lines.append(Text(shown.plain, style="dim"))
+    return lines
 
 
 def _summary(entry: DeadLetterEntry) -> str:
     who = f"customer {entry.kwargs['customer_id']}" if "customer_id" in entry.kwargs else entry.job
-    text = f"{who}, {entry.attempts} attempt{'s' if entry.attempts != 1 else ''}: {entry.error_message}"
-    return text if len(text) <= 60 else text[:59] + "…"
+    return f"{who}, {entry.attempts} attempt{'s' if entry.attempts != 1 else ''}: {entry.error_message}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
+import pytest
 import redis
 
 from jobs import DeadLetterQueue, Status, request_context
@@ -136,13 +138,19 @@ def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tm
     assert "no embedded Redis is running" in gone.stderr
 
 
-def test_the_demo_runs_end_to_end_and_stops_what_it_started(subprocess_env: dict[str, str]) -> None:
-    run = stalwart("demo", "--charges", "60", env=subprocess_env, timeout=180)
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    """One run of `stalwart demo --charges 60` on a pipe, 80 columns wide (it starts its own Redis)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"}
+    env.pop("REDIS_URL", None)
+    return stalwart("demo", "--charges", "60", env=env, timeout=180)
+
+
+def test_the_demo_runs_end_to_end_and_stops_what_it_started(demo: subprocess.CompletedProcess[str]) -> None:
+    run = demo
 
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
-    assert "Enqueued 60 charges for 2026-11, and a forged payload naming os.system." in out
-    assert "The forged os.system payload ran: False" in out
     assert "replayed customer 20's charge with amount_cents=4900" in out
     assert "replayed customer 40's charge with amount_cents=1900" in out
     assert "discarded the forged payload" in out
@@ -159,6 +167,49 @@ def test_the_demo_runs_end_to_end_and_stops_what_it_started(subprocess_env: dict
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists(), f"worker {pid} outlived the demo"
     assert out.rstrip().endswith("nothing is left running.")
+
+
+def test_the_demo_fits_80_columns_a_sentence_a_line_and_its_dead_letter_counts_agree(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    run = demo
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert [line for line in lines if len(line) > 80] == []
+    # The story's sentences, each on a line of its own (none broken by the terminal)
+    for sentence in (
+        "2. The payment gateway refuses 4% of calls and garbles 1% of its answers.",
+        "    It times out on 2% of calls before charging, and on 3% after charging.",
+        "    It declines 6% of cards.",
+        "    Customers 20 and 40 have a fee of 0 in their billing data.",
+        "    Enqueued 60 charges for 2026-11, and a forged payload naming os.system.",
+        "    The forged payload never ran: it was dead-lettered as poison.",
+        "4b. The gateway is back, and the billing data is fixed.",
+        "    Replaying from the dead-letter queue:",
+        "    Every entry keeps its audit trail.",
+    ):
+        assert sentence in lines
+    assert lines[0].startswith("1. Started an embedded Redis at redis://127.0.0.1:")
+    assert lines[0].endswith(".")
+    assert lines[1].startswith("    Its data is in ") and lines[1].endswith(".")
+    # The forged payload is counted as the dead-letter queue counts it: a poison entry, in both places
+    table: dict[str, str] = {}  # the first table's rows (the second, after the replays, comes later)
+    for line in lines:
+        if re.search(r"\s{2,}\d+\s*$", line):
+            table.setdefault(re.sub(r"\s{2,}.*", "", line.strip()), line.split()[-1])
+    dead_lettered = int(table["dead-lettered"])
+    assert table["poison (the forged payload)"] == "1"
+    assert table["total (60 charges, 1 forged)"] == "61"
+    (entries, charges) = re.search(  # type: ignore[union-attr]
+        r"^4\. The dead-letter queue: (\d+) entries \((\d+) charges and the forged payload\)\.$",
+        run.stdout,
+        re.MULTILINE,
+    ).groups()
+    assert (int(entries), int(charges)) == (dead_lettered, dead_lettered - 1)
+    (statuses,) = re.search(r"^    Dead-letter queue: (.*)\.$", run.stdout, re.MULTILINE).groups()  # type: ignore[union-attr]
+    assert statuses.endswith("1 discarded (the forged payload)")
+    assert sum(int(part.split()[0]) for part in statuses.split(", ")) == dead_lettered
 
 
 def test_the_demo_says_what_it_shows_and_refuses_bad_sizes() -> None:
