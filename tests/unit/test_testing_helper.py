@@ -181,8 +181,7 @@ def test_it_runs_on_a_real_server_too(connection: redis.Redis) -> None:
 
 
 def test_the_readme_example_runs_as_written() -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Testing your jobs") :]
+    section = (REPO / "docs" / "testing.md").read_text()
     code = section[section.index("```python\n") + len("```python\n") :]
     code = code[: code.index("```")]
     namespace: dict[str, object] = {}
