@@ -5,23 +5,27 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench chaos lint typecheck clean
+.PHONY: test demo docs bench chaos lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,docs]'
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check jobs resilience tests examples
-	$(BIN)/ruff format --check jobs resilience tests examples
+	$(BIN)/ruff check jobs resilience tests examples docs/_hooks.py
+	$(BIN)/ruff format --check jobs resilience tests examples docs/_hooks.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck docs
 	$(BIN)/pytest -q
+
+# The guides as a static site in site/; --strict: a broken link or anchor fails the build.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
 
 demo: $(STAMP)
 	$(BIN)/stalwart demo
@@ -37,4 +41,4 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000
 
 clean:
-	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache site

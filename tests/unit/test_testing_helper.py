@@ -11,7 +11,6 @@ import redis
 from jobs import DeadLetterQueue, Job, Status, connect, testing
 from jobs.demo.gateway import Gateway
 from jobs.model.outcome import Classification
-from tests.conftest import REPO
 from tests.sample_jobs import (
     ChargeBehindCircuit,
     ChargeCard,
@@ -178,15 +177,3 @@ def test_it_runs_on_a_real_server_too(connection: redis.Redis) -> None:
     ChargeWithRealBackoff.enqueue(connection=connection, customer_id=9)
     run = testing.run_queued(connection)
     assert [(r.status, r.attempts) for r in run.jobs] == [(Status.SUCCEEDED, 2)]
-
-
-def test_the_readme_example_runs_as_written() -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Testing your jobs") :]
-    code = section[section.index("```python\n") + len("```python\n") :]
-    code = code[: code.index("```")]
-    namespace: dict[str, object] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    tests = [f for name, f in namespace.items() if name.startswith("test_") and callable(f)]
-    assert len(tests) == 1
-    tests[0]()
