@@ -10,7 +10,7 @@ from . import settings
 from .model import payload
 from .model.definition import JobDefinition
 from .model.requests import current_request_id, new_request_id
-from .rq_adapter import delivery, job_format
+from .rq_adapter import delivery, envelope
 from .rq_adapter.handle import JobHandle
 
 
@@ -39,6 +39,6 @@ class Job(JobDefinition):
             raise TypeError(f"{cls.name} is abstract (abstract = True); enqueue one of its subclasses")
         limits = settings.current().limits
         body = payload.build(cls, kwargs, current_request_id() or new_request_id(), limits=limits)
-        job_format.check_size(cls, body, limits)
+        envelope.check_size(cls, body, limits)
         job_id, connection = delivery.enqueue(cls, body, connection)
         return JobHandle(job_id, cls.name, connection)

@@ -21,7 +21,7 @@ from ..model.entry import DeadLetterEntry
 from ..model.outcome import Classification
 from ..model.requests import new_request_id
 from ..rq_adapter.enqueue import raw_job
-from ..rq_adapter.job_format import check_size
+from ..rq_adapter.envelope import check_size
 from . import claims
 from .audit import audit_record, operator
 from .store import EntryStore

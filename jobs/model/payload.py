@@ -4,7 +4,7 @@
 
 How RQ wraps a payload is the RQ adapter's business; this module knows the
 payload alone. The size limit is measured on what RQ stores, so the adapter
-checks it (``rq_adapter.job_format.check_size``); every other rule is here, and
+checks it (``rq_adapter.envelope.check_size``); every other rule is here, and
 the worker applies the same ones (``check_arguments``, the same ``Limits``).
 """
 

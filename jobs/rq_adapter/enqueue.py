@@ -27,7 +27,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
 from ..model.definition import JobDefinition
-from .job_format import ENTRY_POINT, serialized
+from .envelope import ENTRY_POINT, serialized
 
 # Failed jobs' RQ hashes are kept this long; the dead-letter entry keeps everything for good.
 FAILED_JOB_TTL_S = 7 * 24 * 3600

@@ -1,6 +1,6 @@
 """``SafeRQJob``: RQ's job class, minus every path by which a job hash could steer a worker.
 
-What RQ stores for a stalwart job is ``(ENTRY_POINT, None, [], payload)``.
+What RQ stores for a stalwart job is ``envelope``: ``(ENTRY_POINT, None, [], payload)``.
 RQ resolves a job's function, and its success, failure and stopped callbacks,
 by importing dotted names stored in Redis: anyone who can write to Redis could
 name ``os.system``. Stalwart's workers use this class, which never resolves any
@@ -14,7 +14,6 @@ that the worker can dead-letter the job as poison and go on.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
@@ -28,45 +27,16 @@ from rq.serializers import JSONSerializer
 from rq.utils import now
 
 from .. import _keys, settings
-from ..errors import PayloadError
-from ..model.definition import JobDefinition
-from ..model.limits import Limits, nesting_depth
+from ..model.limits import nesting_depth
 from ..model.payload import Decoded, PoisonPayload, decode
 from ..model.truncation import NAME_CHARS, PREVIEW_CHARS, cut_marker, shorten
 from . import job_hash
-
-# The one function name every stalwart job carries in RQ's payload. Workers
-# compare against it and never import it: a payload naming anything else is poison.
-ENTRY_POINT = "stalwart.run"
-UNDECODABLE = "<undecodable>"
-# The levels RQ's data adds around an argument: its list, the payload, the payload's kwargs.
-_ENVELOPE_DEPTH = 3
-# A payload too big to decode still names its job in its first bytes: enough for the record of it.
-_CLAIMED_NAME = re.compile(
-    rb'^\s*\[\s*"stalwart\.run"\s*,\s*null\s*,\s*\[\s*\]\s*,\s*\{\s*"job"\s*:\s*("(?:[^"\\]|\\.){1,400}")'
-)
+from .envelope import CLAIMED_NAME, ENTRY_POINT, ENVELOPE_DEPTH, UNDECODABLE, openers
 
 
 def job_key(job_id: str) -> str:
     """The key of RQ's hash for job ``job_id`` (it follows ``RQ_KEY_PREFIX``)."""
     return str(RQJob.key_for(job_id))
-
-
-def serialized(payload: Mapping[str, Any]) -> bytes:
-    """RQ's data for a job carrying ``payload`` (before RQ compresses it): what the size limit bounds."""
-    return JSONSerializer.dumps([ENTRY_POINT, None, [], payload])  # type: ignore[no-untyped-call,no-any-return]
-
-
-def check_size(job: type[JobDefinition], payload: Mapping[str, Any], limits: Limits) -> None:
-    """Raise PayloadError if ``payload`` is over the size limit, measured as the worker will measure it."""
-    size, limit = len(serialized(payload)), limits.max_payload_bytes
-    if size > limit:
-        raise PayloadError(
-            job.name,
-            None,
-            f"has a payload of {size} bytes, over the {limit}-byte limit; store large data elsewhere "
-            "and pass its id (or raise STALWART_MAX_PAYLOAD_BYTES)",
-        )
 
 
 def attempt_token(number: int, execution_id: str) -> str:
@@ -196,8 +166,8 @@ class SafeRQJob(RQJob):
         max_depth = settings.current().limits.max_depth
         if not isinstance(decoded, list) or len(decoded) != 4:
             self.decode_error = "cannot be decoded (it is not RQ's [function, instance, args, kwargs])"
-        elif _openers(self.data) > max_depth + _ENVELOPE_DEPTH and (
-            nesting_depth(decoded, max_depth + _ENVELOPE_DEPTH) > max_depth + _ENVELOPE_DEPTH
+        elif openers(self.data) > max_depth + ENVELOPE_DEPTH and (
+            nesting_depth(decoded, max_depth + ENVELOPE_DEPTH) > max_depth + ENVELOPE_DEPTH
         ):
             self.decode_error = (
                 f"nests lists or dicts more than {max_depth} levels deep in an argument (the limit, "
@@ -283,7 +253,7 @@ class SafeRQJob(RQJob):
         """The job name at the start of a payload that was not decoded (too big), for its record only."""
         if self.func_name != UNDECODABLE:
             return None
-        found = _CLAIMED_NAME.match(self.data[:1024])
+        found = CLAIMED_NAME.match(self.data[:1024])
         try:
             name = json.loads(found.group(1)) if found else None
         except ValueError:
@@ -300,12 +270,6 @@ class SafeRQJob(RQJob):
         if len(self.data) > PREVIEW_CHARS:
             return shown + cut_marker(f"{len(self.data):,} bytes")
         return shown
-
-
-def _openers(data: bytes) -> int:
-    # Lists and dicts cannot nest deeper than the JSON opens them: when this is under the limit (almost
-    # always), the payload need not be walked.
-    return data.count(b"[") + data.count(b"{")
 
 
 def _date(values: Mapping[str, Any], name: str) -> datetime | None:

@@ -11,8 +11,8 @@ from rq.serializers import JSONSerializer
 
 from jobs import Classification, DeadLetterQueue, Status, Worker, request_context
 from jobs.model import payload
+from jobs.rq_adapter.envelope import ENTRY_POINT
 from jobs.rq_adapter.handle import JobHandle
-from jobs.rq_adapter.job_format import ENTRY_POINT
 from tests.sample_jobs import CountsFrozenObjects, KillsItsWorkHorse, RecordsRequestId, TouchFile
 
 

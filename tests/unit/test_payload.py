@@ -11,7 +11,7 @@ import redis
 
 from jobs import Job, PayloadError
 from jobs.model.requests import request_context
-from jobs.rq_adapter.job_format import ENTRY_POINT
+from jobs.rq_adapter.envelope import ENTRY_POINT
 from tests.sample_jobs import Add
 
 

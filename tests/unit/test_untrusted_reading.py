@@ -23,7 +23,8 @@ from jobs.model.outcome import Outcome, Status
 from jobs.model.payload import PoisonPayload
 from jobs.model.truncation import MESSAGE_CHARS, TRACEBACK_CHARS, shorten
 from jobs.rq_adapter import job_hash
-from jobs.rq_adapter.job_format import SafeRQJob, check_size, serialized
+from jobs.rq_adapter.envelope import check_size, serialized
+from jobs.rq_adapter.job_format import SafeRQJob
 from jobs.telemetry.alerts import ALERT_CHARS, Alert, UnreadableAlert
 from jobs.telemetry.logs import JsonFormatter
 from resilience import Scrubber
