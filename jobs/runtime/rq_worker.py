@@ -49,6 +49,7 @@ from .reaper import settle
 from .rq_outages import OutageTolerant, outage_mid_job
 from .scheduler import ResilientScheduler
 from .sweep import sweep
+from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 
 __all__ = ["ForkingWorker", "InProcessWorker", "RecordingWorker"]
 
@@ -61,6 +62,10 @@ class _Bookkeeping:
     # The writes planned for the job being finished (by job id): written inside RQ's pipeline.
     _ending: tuple[str, Ending] | None = None
     _current: tuple[SafeRQJob, Execution] | None = None
+    # How the attempts run here ended, for the worker's stop line (set by runtime.worker.Worker).
+    tally: Tally | None = None
+    # The signal that asked this worker to stop (SIGTERM, SIGINT), for its stop line.
+    stop_signal: int | None = None
 
     # Reconnect to a Redis that went away within seconds, not RQ's minute.
     max_connection_wait_time = 5.0
@@ -102,8 +107,21 @@ class _Bookkeeping:
         safe = _safe(job)
         if safe.corrupt:
             quarantine(self.connection, safe, queue)
+            self._count(DEAD_LETTERED)
             return
         super().execute_job(job, queue)  # type: ignore[misc]
+        if self.tally is not None:
+            self.tally.collect()  # what the work-horse reported, if it was one
+
+    def _count(self, outcome: str | None) -> None:
+        if self.tally is not None and outcome is not None:
+            self.tally.add(outcome)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """RQ's warm shutdown, noting which signal asked for it."""
+        if self.stop_signal is None:
+            self.stop_signal = signum
+        super().request_stop(signum, frame)  # type: ignore[misc]
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
@@ -139,6 +157,7 @@ class _Bookkeeping:
     def _record(self, job: SafeRQJob, queue: Queue, execution: Execution, outcome: Outcome) -> bool:
         """Write how the attempt ended, through RQ's success, retry or failure path; True if it succeeded."""
         self._ending = (job.id, finish(self.connection, job, outcome))
+        self._count(outcome_of(outcome.status))
         if outcome.status is Status.SCHEDULED:
             self._reschedule(job, queue, execution, outcome)
             return False
@@ -185,7 +204,8 @@ class _Bookkeeping:
             with self.connection.pipeline() as pipeline:
                 self.cleanup_execution(job, pipeline=pipeline, execution=execution)
                 pipeline.execute()
-            settle(self.connection, job.id, exc_string.strip() or "its worker stopped it")
+            verdict = settle(self.connection, job.id, exc_string.strip() or "its worker stopped it")
+            self._count(outcome_of_verdict(verdict))
             return
         super().handle_job_failure(  # type: ignore[misc]
             job, queue, started_job_registry=started_job_registry, exc_string=exc_string, execution=execution
@@ -228,8 +248,13 @@ class _Bookkeeping:
         log_format: str = "",
     ) -> None:
         """RQ's scheduler start-up, with a scheduler that survives Redis outages."""
+        # logging_level=None: RQ's default sets its logger to INFO, undoing the worker's choice (a burst
+        # worker waiting for retries would log "Acquired scheduler lock" every round, about once a second).
         self.scheduler = ResilientScheduler(
-            self.queues, connection=self.connection, serializer=self.serializer
+            self.queues,
+            connection=self.connection,
+            serializer=self.serializer,
+            logging_level=None,  # type: ignore[arg-type]  # RQ's annotation; None leaves the level alone
         )
         self.scheduler.acquire_locks()
         if not self.scheduler.acquired_locks:
@@ -263,6 +288,8 @@ class ForkingWorker(OutageTolerant, _Bookkeeping, ForkingRQWorker):
         """
         die_with_parent()
         gc.freeze()
+        if self.tally is not None:
+            self.tally.entered_horse()
         super().main_work_horse(job, queue)
 
 

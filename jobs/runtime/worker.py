@@ -27,8 +27,11 @@ from ..rq_adapter.queues import next_due
 from ..settings import Settings
 from ..telemetry.dispatcher import Dispatcher, close_all
 from ..telemetry.sinks import Sink, sinks_from_settings
+from . import announce
+from .announce import DRAINED
 from .reaper import Reaper
 from .rq_worker import ForkingWorker, InProcessWorker
+from .tally import Tally
 
 Mode = Literal["fork", "inprocess"]
 log = logging.getLogger("stalwart.worker")
@@ -68,7 +71,7 @@ class Worker:
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
         cls = ForkingWorker if self.mode == "fork" else InProcessWorker
-        return cls(
+        worker = cls(
             self.queues,
             connection=self.connection,
             serializer=JSONSerializer,
@@ -77,23 +80,8 @@ class Worker:
             log_job_description=True,
             job_monitoring_interval=self.settings.heartbeat_interval_s,
         )
-
-    def _announce(self, burst: bool) -> None:
-        # Our start and end lines describe every job; RQ's own per-job INFO lines
-        # (dequeued, "Job OK", "Successfully completed") would triple them, so RQ's
-        # worker logs warnings and errors only.
-        logging.getLogger("rq.worker").setLevel(logging.WARNING)
-        if burst:
-            # A burst worker takes and releases the scheduler lock on every round while retries wait:
-            # RQ would log "Acquired scheduler lock" about once a second.
-            logging.getLogger("rq.scheduler").setLevel(logging.WARNING)
-        log.info(
-            "worker started: queues %s, mode %s%s",
-            ", ".join(q.name for q in self.queues),
-            self.mode,
-            ", burst" if burst else "",
-            extra={"queue": [q.name for q in self.queues]},
-        )
+        worker.tally = self._tally
+        return worker
 
     def work(self, burst: bool = False) -> None:
         """Run jobs until stopped (SIGTERM/SIGINT finish the current job first).
@@ -102,22 +90,37 @@ class Worker:
         jobs scheduled for later are waited for, so a script can drain a queue
         whose jobs retry.
 
+        One log line says it started (queues, mode, Redis, version, pid), one that it
+        stopped (why, and how the jobs it ran ended).
+
         The objects alive when it starts are frozen out of garbage collection
         (``gc.freeze``): a worker process keeps them for good anyway.
         """
-        self._announce(burst)
+        self._tally = Tally()
+        served = [q.name for q in self.queues]
+        announce.quiet_rq()
+        announce.started(served, self.mode, burst, self.connection)
         # What start-up created (modules, the application's imports) lives as long as the process: keep
         # it out of later collections, which stay short, and which would otherwise walk it again and
         # again (in a forking worker, while the next job waits).
         gc.collect()
         gc.freeze()
+        why, failed = "an error", True
         try:
-            self._loop(burst)
+            why = self._loop(burst)
+            failed = False
+        except BaseException as err:
+            why = announce.ended_by(err)
+            raise
         finally:
             close_all(self.sinks)
+            waiting = announce.waiting_elsewhere(self.connection, served) if burst and not failed else {}
+            announce.stopped(why, self._tally, waiting, failed=failed)
+            self._tally.close()
 
-    def _loop(self, burst: bool) -> None:
-        """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained.
+    def _loop(self, burst: bool) -> str:
+        """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained;
+        returns why it stopped.
 
         A Redis outage (gone, silent, full, refusing writes) is one line saying which, then a back-off
         (1 s, doubling to 30 s), never the end of the process.
@@ -134,11 +137,11 @@ class Worker:
                 if time.monotonic() - began > _MAX_RESTART_BACKOFF_S:
                     backoff = 1.0  # it ran a good while: this is a new episode, not the last one going on
                 if _asked_to_stop(worker):
-                    return
+                    return _stopped_by(worker)
                 if worker.outage is not None:
                     log.warning("%s; trying again in %.0f s", describe(worker.outage), backoff)
                 elif burst and self._drained():
-                    return
+                    return DRAINED
                 elif burst and (worked or not any(q.count for q in self.queues)):
                     backoff = 1.0
                     continue
@@ -150,12 +153,14 @@ class Worker:
                     raise
                 log.warning("%s; trying again in %.0f s", describe(err), backoff)
             except StopRequested:
-                return  # SIGTERM between two RQ loops: RQ's handler says so by raising
+                # SIGTERM between two RQ loops: RQ's handler says so by raising
+                return _stopped_by(worker)
             try:
                 if self._stop_requested_during(worker, backoff):
-                    return
+                    return _stopped_by(worker)
             except StopRequested:
-                return  # SIGTERM while waiting to restart: RQ's handler says so by raising
+                # SIGTERM while waiting to restart: RQ's handler says so by raising
+                return _stopped_by(worker)
             backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
 
     def _drained(self) -> bool:
@@ -203,6 +208,11 @@ class Worker:
             reaper.stop()
             if dispatcher is not None:
                 dispatcher.stop(close_sinks=False)
+
+
+def _stopped_by(worker: ForkingWorker | InProcessWorker | None) -> str:
+    """What asked the worker to stop (the signal RQ's handler received), for its stop line."""
+    return announce.signal_name(worker.stop_signal if worker is not None else None)
 
 
 def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:
