@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from jobs import DeadLetterQueue, Status, request_context
+from jobs import DeadLetterQueue, EmbeddedRedis, Status, request_context
 from tests.conftest import REPO
 from tests.sample_jobs import Add, ChargeCard, SaveReport
 from tests.workers import stalwart
@@ -131,10 +131,14 @@ def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tm
     env.update(STALWART_HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
 
     worker = stalwart("worker", "--import", "tests.sample_jobs", "--burst", env=env)
-    assert worker.returncode == 0, worker.stderr
-    said = json.loads(worker.stderr.splitlines()[0])["msg"]
-    assert said.startswith("REDIS_URL is not set: started an embedded Redis at redis://127.0.0.1:")
-    assert said.endswith(f"data in {tmp_path / 'home'} (STALWART_HOME is set)")
+    try:
+        assert worker.returncode == 0, worker.stderr
+        said = json.loads(worker.stderr.splitlines()[0])["msg"]
+        assert said.startswith("REDIS_URL is not set: started an embedded Redis at redis://127.0.0.1:")
+        assert said.endswith(f"data in {tmp_path / 'home'} (STALWART_HOME is set)")
+    except AssertionError:
+        EmbeddedRedis(tmp_path / "home").stop()  # leave no server behind
+        raise
 
     url = stalwart("redis", "url", env=env)
     assert url.returncode == 0 and url.stdout.startswith("redis://127.0.0.1:")
