@@ -75,7 +75,7 @@ def started(queues: list[str], mode: str, burst: bool, connection: redis.Redis) 
         )
 
 
-def stopped(why: str, tally: Tally, waiting: dict[str, int], *, failed: bool) -> None:
+def stopped(why: str, tally: Tally, waiting: dict[str, int], *, level: int = logging.INFO) -> None:
     """Log the stop line: why, how the attempts it ran ended, and the jobs ``waiting`` elsewhere."""
     elsewhere = ""
     if waiting:
@@ -84,7 +84,7 @@ def stopped(why: str, tally: Tally, waiting: dict[str, int], *, failed: bool) ->
         jobs = "1 job waits" if total == 1 else f"{total} jobs wait"
         elsewhere = f"; {jobs} on queues it does not serve: {shown}"
     log.log(
-        logging.ERROR if failed else logging.INFO,
+        level,
         "worker stopped: %s; %s%s",
         why,
         tally.summary(),
@@ -117,13 +117,14 @@ def signal_name(number: int | None) -> str:
         return f"signal {number}"
 
 
-def ended_by(error: BaseException) -> str:
-    """Why a worker stopped on ``error`` (raised out of its loop)."""
+def ended_by(error: BaseException) -> tuple[str, int]:
+    """Why a worker stopped on ``error`` (raised out of its loop), and the level to say it at."""
     if isinstance(error, SystemExit):
-        return "a second signal (cold shutdown: a running job was stopped)"
+        # RQ's cold shutdown: a second SIGTERM or SIGINT; it killed the running work-horse, if any.
+        return "a second signal (cold shutdown: a running job was stopped)", logging.WARNING
     if isinstance(error, KeyboardInterrupt):
-        return "SIGINT"
-    return f"an error: {type(error).__name__}: {error}"
+        return "SIGINT", logging.INFO  # before RQ's handlers were installed
+    return f"an error: {type(error).__name__}: {error}", logging.ERROR
 
 
 def _whose(served: list[str], used: list[str]) -> str:

@@ -105,17 +105,18 @@ class Worker:
         # again (in a forking worker, while the next job waits).
         gc.collect()
         gc.freeze()
-        why, failed = "an error", True
+        why, level = "an error", logging.ERROR
         try:
-            why = self._loop(burst)
-            failed = False
+            why, level = self._loop(burst), logging.INFO
         except BaseException as err:
-            why = announce.ended_by(err)
+            why, level = announce.ended_by(err)
             raise
         finally:
             close_all(self.sinks)
-            waiting = announce.waiting_elsewhere(self.connection, served) if burst and not failed else {}
-            announce.stopped(why, self._tally, waiting, failed=failed)
+            # After an error Redis may be what failed: the stop line must not wait on it.
+            counted = burst and level < logging.ERROR
+            waiting = announce.waiting_elsewhere(self.connection, served) if counted else {}
+            announce.stopped(why, self._tally, waiting, level=level)
             self._tally.close()
 
     def _loop(self, burst: bool) -> str:

@@ -3,7 +3,9 @@ and nothing repeated while it waits."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import signal
 from importlib import metadata
 from pathlib import Path
@@ -12,7 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from jobs import Status
+from jobs import Status, Worker
+from jobs.telemetry import logs
 from tests.mail_queue_jobs import RETRY_AFTER_S, SendDigestOnSecondTry
 from tests.sample_jobs import Add, KillsItsWorkHorse, SaveReport
 from tests.workers import Workers, stalwart, wait_for
@@ -156,3 +159,30 @@ def test_a_worker_stopped_before_its_first_job_says_so(
         "worker stopped: SIGTERM",
     ]
     assert lines[-1]["msg"].endswith("; ran 0 attempts")
+
+
+def test_a_worker_stopped_by_an_error_says_which_at_error_level(
+    connection: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given Redis refusing a command the worker needs (an ACL, say): not an outage, so the worker stops
+    def refused(self: Worker) -> None:
+        raise redis.ResponseError("NOPERM this user has no permissions to run the 'hset' command")
+
+    monkeypatch.setattr(Worker, "_rq_worker", refused)
+    out = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    logs.configure("INFO", stream=out)
+    try:
+        with pytest.raises(redis.ResponseError):
+            Worker(["default"], connection=connection, mode="inprocess").work(burst=True)
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+    last = lines_of(out.getvalue())[-1]
+    assert (last["level"], last["msg"]) == (
+        "error",
+        "worker stopped: an error: ResponseError: NOPERM this user has no permissions to run the 'hset' "
+        "command; ran 0 attempts",
+    )
