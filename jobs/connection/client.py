@@ -15,7 +15,7 @@ from ..errors import ConfigurationError
 from . import sentinel, urls
 from .bounded import bounded
 from .embedded import EmbeddedRedis
-from .home import find
+from .home import Home, find
 from .urls import redact_url
 
 # How long connect() waits for Redis to answer its PING, in all (the client's own retries included).
@@ -31,7 +31,7 @@ def redis_url(near: str | None = None) -> str:
     if url:
         return url
     home = find((near,) if near else ())
-    embedded = _running_embedded(home.directory)
+    embedded = _running_embedded(home)
     if embedded:
         return embedded
     raise ConfigurationError(
@@ -45,15 +45,16 @@ def redis_url(near: str | None = None) -> str:
 _answered: dict[Path, str] = {}
 
 
-def _running_embedded(directory: Path) -> str | None:
-    seen = _answered.get(directory)
-    if seen is not None and EmbeddedRedis(directory).recorded_url() == seen:
+def _running_embedded(home: Home) -> str | None:
+    server = EmbeddedRedis(home)
+    seen = _answered.get(home.directory)
+    if seen is not None and server.recorded_url() == seen:
         return seen
-    url = EmbeddedRedis(directory).running_url()
+    url = server.running_url()
     if url is None:
-        _answered.pop(directory, None)
+        _answered.pop(home.directory, None)
     else:
-        _answered[directory] = url
+        _answered[home.directory] = url
     return url
 
 

@@ -68,6 +68,8 @@ class Worker:
             Queue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
             for q in queues
         ]
+        # How the attempts of the running ``work()`` ended, for its stop line.
+        self._tally: Tally | None = None
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
         cls = ForkingWorker if self.mode == "fork" else InProcessWorker
@@ -96,7 +98,7 @@ class Worker:
         The objects alive when it starts are frozen out of garbage collection
         (``gc.freeze``): a worker process keeps them for good anyway.
         """
-        self._tally = Tally()
+        self._tally = tally = Tally()
         served = [q.name for q in self.queues]
         announce.quiet_rq()
         announce.started(served, self.mode, burst, self.connection)
@@ -116,8 +118,9 @@ class Worker:
             # After an error Redis may be what failed: the stop line must not wait on it.
             counted = burst and level < logging.ERROR
             waiting = announce.waiting_elsewhere(self.connection, served) if counted else {}
-            announce.stopped(why, self._tally, waiting, level=level)
-            self._tally.close()
+            announce.stopped(why, tally, waiting, level=level)
+            tally.close()
+            self._tally = None
 
     def _loop(self, burst: bool) -> str:
         """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained;
