@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from redis.client import Pipeline
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.job import JobStatus
@@ -64,8 +65,8 @@ class _Bookkeeping:
     _current: tuple[SafeRQJob, Execution] | None = None
     # How the attempts run here ended, for the worker's stop line (set by runtime.worker.Worker).
     tally: Tally | None = None
-    # The signal that asked this worker to stop (SIGTERM, SIGINT), for its stop line.
-    stop_signal: int | None = None
+    # Where the signals that ask this worker to stop (SIGTERM, SIGINT) are noted, for the stop line.
+    stop_signals: list[int] | None = None
 
     # Reconnect to a Redis that went away within seconds, not RQ's minute.
     max_connection_wait_time = 5.0
@@ -119,9 +120,15 @@ class _Bookkeeping:
 
     def request_stop(self, signum: int, frame: Any) -> None:
         """RQ's warm shutdown, noting which signal asked for it."""
-        if self.stop_signal is None:
-            self.stop_signal = signum
+        if self.stop_signals is not None:
+            self.stop_signals.append(signum)
         super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's handlers; a stop asked for before they were installed makes its loop end at once."""
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.stop_signals:
+            self._stop_requested = True
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
@@ -229,6 +236,8 @@ class _Bookkeeping:
             if kept is not None:
                 archive(dlq, *kept)
             dlq.check_size()
+        except StopRequested:
+            raise  # SIGTERM during maintenance: RQ's handler says so by raising; it ends the loop
         except redis.RedisError as err:
             if is_outage(err):
                 raise  # the worker's loop waits it out (OutageTolerant)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
+import threading
 import time
 from collections.abc import Sequence
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 
 import redis
 from rq import Queue
@@ -68,8 +71,9 @@ class Worker:
             Queue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
             for q in queues
         ]
-        # How the attempts of the running ``work()`` ended, for its stop line.
+        # How the attempts of the running ``work()`` ended, and the signals that asked it to stop.
         self._tally: Tally | None = None
+        self._signals: list[int] = []
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
         cls = ForkingWorker if self.mode == "fork" else InProcessWorker
@@ -83,6 +87,7 @@ class Worker:
             job_monitoring_interval=self.settings.heartbeat_interval_s,
         )
         worker.tally = self._tally
+        worker.stop_signals = self._signals
         return worker
 
     def work(self, burst: bool = False) -> None:
@@ -98,6 +103,8 @@ class Worker:
         The objects alive when it starts are frozen out of garbage collection
         (``gc.freeze``): a worker process keeps them for good anyway.
         """
+        self._signals.clear()
+        replaced = self._note_signals()
         self._tally = tally = Tally()
         served = [q.name for q in self.queues]
         announce.quiet_rq()
@@ -114,6 +121,8 @@ class Worker:
             why, level = announce.ended_by(err)
             raise
         finally:
+            for number, handler in replaced.items():
+                signal.signal(number, handler)
             close_all(self.sinks)
             # After an error Redis may be what failed: the stop line must not wait on it.
             counted = burst and level < logging.ERROR
@@ -121,6 +130,22 @@ class Worker:
             announce.stopped(why, tally, waiting, level=level)
             tally.close()
             self._tally = None
+
+    def _note_signals(self) -> dict[int, Any]:
+        """Until RQ installs its handlers, SIGTERM and SIGINT are noted, not fatal: the worker stops at its
+        next safe point (before building RQ's worker, in a back-off wait, as RQ's loop begins) and says so.
+
+        Nothing is raised from the handler: an exception at an arbitrary point of start-up could leave
+        RQ's scheduler process running, and the worker with it. Returns the handlers replaced (restored
+        when ``work`` returns); none off the main thread, where Python allows no handlers.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def note(number: int, frame: FrameType | None) -> None:
+            self._signals.append(number)
+
+        return {number: signal.signal(number, note) for number in (signal.SIGTERM, signal.SIGINT)}
 
     def _loop(self, burst: bool) -> str:
         """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained;
@@ -131,7 +156,7 @@ class Worker:
         """
         backoff = 1.0
         worker: ForkingWorker | InProcessWorker | None = None
-        while True:
+        while not self._signals:  # (a signal noted before RQ's handlers were installed: stop here)
             try:
                 # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
                 # is waited out like the outage that ended the last loop, not a crash.
@@ -141,7 +166,7 @@ class Worker:
                 if time.monotonic() - began > _MAX_RESTART_BACKOFF_S:
                     backoff = 1.0  # it ran a good while: this is a new episode, not the last one going on
                 if _asked_to_stop(worker):
-                    return _stopped_by(worker)
+                    return self._stopped_by()
                 if worker.outage is not None:
                     log.warning("%s; trying again in %.0f s", describe(worker.outage), backoff)
                 elif burst and self._drained():
@@ -158,14 +183,19 @@ class Worker:
                 log.warning("%s; trying again in %.0f s", describe(err), backoff)
             except StopRequested:
                 # SIGTERM between two RQ loops: RQ's handler says so by raising
-                return _stopped_by(worker)
+                return self._stopped_by()
             try:
                 if self._stop_requested_during(worker, backoff):
-                    return _stopped_by(worker)
+                    return self._stopped_by()
             except StopRequested:
                 # SIGTERM while waiting to restart: RQ's handler says so by raising
-                return _stopped_by(worker)
+                return self._stopped_by()
             backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
+        return self._stopped_by()
+
+    def _stopped_by(self) -> str:
+        """What asked the worker to stop (the first signal received), for its stop line."""
+        return announce.signal_name(self._signals[0] if self._signals else None)
 
     def _drained(self) -> bool:
         """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
@@ -177,22 +207,18 @@ class Worker:
         time.sleep(min(max(due - time.time(), 0.01), _MAX_BURST_WAIT_S))
         return False
 
-    @staticmethod
-    def _stop_requested_during(worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
+    def _stop_requested_during(self, worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
         """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile.
 
-        With no RQ worker built yet, RQ's signal handlers are not installed either, and a SIGTERM
-        ends the process at once (no job is running).
+        With no RQ worker built yet, RQ's signal handlers are not installed either: the worker's own
+        note the signal (``_note_signals``; no job is running).
         """
-        if worker is None:
-            time.sleep(seconds)
-            return False
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if _asked_to_stop(worker):
+            if self._signals or (worker is not None and _asked_to_stop(worker)):
                 return True
             time.sleep(0.1)
-        return _asked_to_stop(worker)
+        return bool(self._signals) or (worker is not None and _asked_to_stop(worker))
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
         """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""
@@ -212,11 +238,6 @@ class Worker:
             reaper.stop()
             if dispatcher is not None:
                 dispatcher.stop(close_sinks=False)
-
-
-def _stopped_by(worker: ForkingWorker | InProcessWorker | None) -> str:
-    """What asked the worker to stop (the signal RQ's handler received), for its stop line."""
-    return announce.signal_name(worker.stop_signal if worker is not None else None)
 
 
 def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:

@@ -142,13 +142,20 @@ def test_a_work_horse_that_died_counts_as_dead_lettered_in_the_stop_line(
     assert last["msg"].endswith("; ran 1 attempt: 1 dead-lettered")
 
 
+@pytest.mark.parametrize("when", ["as_it_starts", "once_it_waits_for_jobs"])
 def test_a_worker_stopped_before_its_first_job_says_so(
-    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path
+    connection: redis.Redis, subprocess_env: dict[str, str], tmp_path: Path, when: str
 ) -> None:
+    # Given a worker that has just logged its start line (RQ's handlers may not be installed yet), or
+    # one registered with RQ and waiting for jobs
     workers = Workers(subprocess_env, tmp_path)
     try:
         worker = workers.start("--queue", "default")
-        wait_for(lambda: connection.keys("rq:worker:*") != [])
+        if when == "as_it_starts":
+            wait_for(lambda: "worker started" in workers.log_of(0).read_text())
+        else:
+            wait_for(lambda: connection.keys("rq:worker:*") != [])
+        # When it is sent SIGTERM, Then it stops (exit 0) with its stop line
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0
     finally:
