@@ -33,7 +33,7 @@ class Settings:
 
     # Redis
     redis_url: str | None = None
-    home: Path = Path(".stalwart")
+    home: Path | None = None  # STALWART_HOME; None: the project's .stalwart (connection.home)
     redis_server: str | None = None
     key_prefix: str = "stalwart"
     # Producers
@@ -63,7 +63,7 @@ class Settings:
         read = _Reader(env)
         return cls(
             redis_url=read.text("REDIS_URL"),
-            home=Path(read.text("STALWART_HOME") or ".stalwart"),
+            home=_path(read.text("STALWART_HOME")),
             redis_server=read.text("STALWART_REDIS_SERVER"),
             key_prefix=_key_prefix(read.text("STALWART_KEY_PREFIX")),
             limits=Limits(

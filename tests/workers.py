@@ -14,10 +14,13 @@ from tests.conftest import REPO
 STALWART = [sys.executable, "-m", "jobs.cli"]
 
 
-def stalwart(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run ``stalwart ARGS`` from this checkout and wait for it; its output is captured as text."""
+def stalwart(
+    *args: str, env: dict[str, str], timeout: float = 60, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    """Run ``stalwart ARGS`` (from this checkout's directory unless ``cwd``) and wait for it; its output is
+    captured as text."""
     return subprocess.run(
-        [*STALWART, *args], check=False, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [*STALWART, *args], check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
 
 

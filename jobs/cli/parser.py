@@ -162,8 +162,10 @@ def _worker(commands: Any) -> None:
         "worker:cmd_worker",
         "run a worker",
         description=(
-            "Run jobs from the given queues. REDIS_URL selects Redis; without it, an embedded Redis "
-            "is started (or reused) under STALWART_HOME (./.stalwart)."
+            "Run jobs from the given queues (by default, every queue the imported jobs use). REDIS_URL "
+            "selects Redis; without it, the project's embedded Redis is started (or reused): in "
+            "STALWART_HOME, else in the .stalwart folder of the project of the imported modules (the "
+            "nearest .stalwart, pyproject.toml, setup.py, setup.cfg or .git above them)."
         ),
     )
     add_import_option(worker, "defines job classes")
@@ -173,7 +175,7 @@ def _worker(commands: Any) -> None:
         action="append",
         type=queue_name,
         metavar="NAME",
-        help="queue to take jobs from, in priority order (repeatable; default: default)",
+        help="queue to take jobs from, in priority order (repeatable; default: every queue its jobs use)",
     )
     worker.add_argument(
         "--burst", action="store_true", help="exit once nothing is queued and nothing is scheduled"

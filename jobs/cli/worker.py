@@ -6,29 +6,48 @@ import argparse
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 from .. import settings
 from ..connection import EmbeddedRedis, connect
+from ..connection.home import find
+from ..errors import ConfigurationError
+from ..runtime.announce import job_queues
 from ..runtime.worker import Worker
 from ..telemetry import logs
 from .modules import import_job_modules
 
+log = logging.getLogger("stalwart.worker")
 
-def _redis_url_or_embedded() -> str | None:
-    """None when REDIS_URL is set; otherwise start (or adopt) the embedded server and return its URL."""
+
+def _redis_url_or_embedded(modules: Sequence[str]) -> str | None:
+    """None when REDIS_URL is set; otherwise start (or adopt) the project's embedded server (the project of
+    the modules imported, wherever the worker is started from) and return its URL, saying which and why."""
     if settings.current().redis_url:
         return None
-    server = EmbeddedRedis()
+    server = EmbeddedRedis(find(modules))
     url = server.start()
-    print(
-        f"stalwart: REDIS_URL is not set; using embedded Redis at {url} (data in {server.directory})",
-        file=sys.stderr,
+    log.info(
+        "REDIS_URL is not set: %s embedded Redis at %s, data in %s",
+        "using the" if server.adopted else "started an",
+        url,
+        server.home,
     )
     return url
 
 
-log = logging.getLogger("stalwart.worker")
+def _queues(asked: list[str] | None, modules: Sequence[str]) -> list[str]:
+    """The queues named with --queue; else those the imported jobs use (ConfigurationError if none)."""
+    if asked:
+        return asked
+    used = job_queues()
+    if not used:
+        raise ConfigurationError(
+            f"{', '.join(modules)} defined no jobs (no Job subclass was imported), so there is no queue to "
+            "serve; --import the modules that define your jobs, or name queues with --queue"
+        )
+    return used
 
 
 def _python_output_as_json() -> None:
@@ -56,11 +75,12 @@ def _python_output_as_json() -> None:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import_job_modules(args.imports)
+    queues = _queues(args.queues, args.imports)
     logs.configure(args.log_level)
     _python_output_as_json()
     worker = Worker(
-        args.queues or ["default"],
-        connection=connect(_redis_url_or_embedded()),
+        queues,
+        connection=connect(_redis_url_or_embedded(args.imports)),
         mode="inprocess" if args.in_process else "fork",
     )
     worker.work(burst=args.burst)
@@ -68,19 +88,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_redis(args: argparse.Namespace) -> int:
-    server = EmbeddedRedis()
+    server = EmbeddedRedis()  # the project's, found from the current directory
     if args.action == "start":
-        print(server.start())
+        url = server.start()
+        said = "already running" if server.adopted else "started"
+        print(f"stalwart: embedded Redis {said} in {server.home}", file=sys.stderr)
+        print(url)
     elif args.action == "stop":
         stopped = server.stop()
-        print("stopped" if stopped else f"no embedded Redis was running in {server.directory}")
+        print("stopped" if stopped else f"no embedded Redis was running in {server.home}")
     else:
-        url = server.running_url()
-        if url is None:
+        running = server.running_url()
+        if running is None:
             print(
-                f"stalwart: no embedded Redis is running in {server.directory}; run `stalwart redis start`",
+                f"stalwart: no embedded Redis is running in {server.home}; run `stalwart redis start`",
                 file=sys.stderr,
             )
             return 1
-        print(url)
+        print(running)
     return 0

@@ -1,18 +1,21 @@
-"""Finding Redis: a client set by ``use``, else ``REDIS_URL``, else the embedded server for this folder."""
+"""Finding Redis: a client set by ``use``, else ``REDIS_URL``, else the project's running embedded server."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import redis
+from redis.connection import SSLConnection
 
 from .. import settings
 from ..errors import ConfigurationError
 from . import sentinel, urls
 from .bounded import bounded
 from .embedded import EmbeddedRedis
+from .home import Home, find
 from .urls import redact_url
 
 # How long connect() waits for Redis to answer its PING, in all (the client's own retries included).
@@ -20,18 +23,39 @@ CONNECT_DEADLINE_S = 5.0
 _OPTIONS: dict[str, Any] = {"socket_connect_timeout": 5, "health_check_interval": 30}
 
 
-def redis_url() -> str:
-    """The URL to use: ``REDIS_URL``, or the embedded server running under ``STALWART_HOME``."""
+def redis_url(near: str | None = None) -> str:
+    """The URL to use: ``REDIS_URL``, or the embedded server running in the project's home (found from the
+    module ``near`` when given, else from the current directory: ``connection.home``). Never starts one.
+    """
     url = settings.current().redis_url
     if url:
         return url
-    embedded = EmbeddedRedis().running_url()
+    home = find((near,) if near else ())
+    embedded = _running_embedded(home)
     if embedded:
         return embedded
     raise ConfigurationError(
-        "REDIS_URL is not set and no embedded Redis is running here; "
-        "set REDIS_URL=redis://HOST:6379/0 or run `stalwart redis start`"
+        f"REDIS_URL is not set and no embedded Redis is running in {home}; "
+        "set REDIS_URL=redis://HOST:6379/0, or run `stalwart redis start` (or a worker) in the project"
     )
+
+
+# The embedded server last found answering in each home, by the URL its file holds: later calls read
+# the file again (a restarted server has a new port) but do not PING a URL already seen answering.
+_answered: dict[Path, str] = {}
+
+
+def _running_embedded(home: Home) -> str | None:
+    server = EmbeddedRedis(home)
+    seen = _answered.get(home.directory)
+    if seen is not None and server.recorded_url() == seen:
+        return seen
+    url = server.running_url()
+    if url is None:
+        _answered.pop(home.directory, None)
+    else:
+        _answered[home.directory] = url
+    return url
 
 
 _clients: list[redis.Redis] = []
@@ -76,16 +100,18 @@ def connect(url: str | None = None) -> redis.Redis:
 _shared: dict[str, redis.Redis] = {}
 
 
-def shared() -> redis.Redis:
+def shared(near: str | None = None) -> redis.Redis:
     """The client ``connect()`` would return, made once per URL for the process, and not checked.
 
     For callers that learn from their first command whether Redis answers, and
-    must not open a connection each time (``Job.enqueue`` without a connection).
-    Raises ConfigurationError when no Redis is named or its URL is malformed.
+    must not open a connection each time (``Job.enqueue`` without a connection,
+    which names the job's module as ``near``). Raises ConfigurationError at once
+    when no Redis is named (no ``REDIS_URL``, no embedded server running) or its
+    URL is malformed.
     """
     if _clients:
         return _clients[-1]
-    url = redis_url()
+    url = redis_url(near)
     client = _shared.get(url)
     if client is None:
         client = _shared.setdefault(url, _client_for(url))
@@ -129,3 +155,24 @@ def _malformed(url: str, err: ValueError) -> ConfigurationError:
     return ConfigurationError(
         f"the Redis URL {redact_url(url)!r} is malformed ({err}); use redis://HOST:PORT/DB"
     )
+
+
+def shown_url(client: redis.Redis) -> str:
+    """Where ``client`` connects, as a URL with no password in it (for log lines)."""
+    pool = client.connection_pool
+    options = pool.connection_kwargs
+    db = options.get("db", 0)
+    service = getattr(pool, "service_name", None)
+    if service is not None:  # a Sentinel-managed master
+        sentinels = getattr(getattr(pool, "sentinel_manager", None), "sentinels", [])
+        hosts = ",".join(
+            f"{s.connection_pool.connection_kwargs.get('host')}:{s.connection_pool.connection_kwargs.get('port')}"
+            for s in sentinels
+        )
+        return f"redis+sentinel://{hosts}/{service}/{db}"
+    user = options.get("username")
+    auth = f"{user or ''}:[redacted]@" if options.get("password") else (f"{user}@" if user else "")
+    if options.get("path"):
+        return f"unix://{auth}{options['path']}?db={db}"
+    scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
+    return f"{scheme}://{auth}{options.get('host', 'localhost')}:{options.get('port', 6379)}/{db}"

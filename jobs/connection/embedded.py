@@ -24,16 +24,18 @@ import redis
 from .. import settings
 from .._files import PRIVATE_DIRECTORY, PRIVATE_FILE, write_private
 from ..errors import ConfigurationError
+from .home import FOLDER, Home, find
 
-DEFAULT_HOME = ".stalwart"
+DEFAULT_HOME = FOLDER
 _URL_FILE = "redis.url"
 _PID_FILE = "redis.pid"
 _START_TIMEOUT_S = 10.0
 
 
 def home() -> Path:
-    """The folder embedded Redis keeps its data in: ``STALWART_HOME`` or ``./.stalwart``."""
-    return settings.current().home.resolve()
+    """The folder embedded Redis keeps its data in: ``STALWART_HOME``, or the project's ``.stalwart``
+    found from the current directory (``connection.home``)."""
+    return find().directory
 
 
 def server_binary() -> str:
@@ -63,11 +65,19 @@ def _free_port() -> int:
 
 
 class EmbeddedRedis:
-    """One redis-server process whose data lives in ``directory``."""
+    """One redis-server process whose data lives in ``directory`` (by default the project's home)."""
 
-    def __init__(self, directory: Path | str | None = None) -> None:
-        self.directory = Path(directory).resolve() if directory is not None else home()
+    def __init__(self, directory: Path | str | Home | None = None) -> None:
+        if isinstance(directory, Home):
+            self.home = directory
+        elif directory is not None:
+            self.home = Home(Path(directory).resolve(), "the folder given")
+        else:
+            self.home = find()
+        self.directory = self.home.directory
         self.port: int | None = None
+        # Whether start() found a server already running here rather than starting one.
+        self.adopted = False
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,12 +87,18 @@ class EmbeddedRedis:
             raise ConfigurationError(f"embedded Redis in {self.directory} is not running; start it first")
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def recorded_url(self) -> str | None:
+        """The URL the last server started in this folder recorded (it may have stopped since), or None."""
+        try:
+            return (self.directory / _URL_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
     def running_url(self) -> str | None:
         """The URL of a server already running for this folder, or None."""
-        url_file = self.directory / _URL_FILE
-        if not url_file.exists():
+        url = self.recorded_url()
+        if url is None:
             return None
-        url = url_file.read_text().strip()
         try:
             redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
         except redis.RedisError:
@@ -92,6 +108,7 @@ class EmbeddedRedis:
     def start(self, port: int | None = None) -> str:
         """Start the server (or adopt the one already running here) and return its URL."""
         existing = self.running_url()
+        self.adopted = existing is not None
         if existing is not None:
             self.port = int(existing.rsplit(":", 1)[1].split("/")[0])
             return existing

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import PayloadError, UnknownJobError
 from .definition import REGISTRY, JobDefinition
 from .limits import DEFAULT_LIMITS, Limits, nesting_depth
+from .types_check import mismatch
 
 PAYLOAD_VERSION = 1
 
@@ -43,6 +44,7 @@ def build(
         # Depth first, iteratively: everything after it (json, the idempotency key) recurses.
         _check_depth(job.name, argument, value, limits.max_depth)
         _check_json(job.name, argument, value)
+    check_types(job, kwargs)
     meta: dict[str, Any] = {
         "v": PAYLOAD_VERSION,
         "request_id": request_id,
@@ -91,6 +93,14 @@ def check_arguments(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:
         )
         if required and name not in kwargs:
             raise PayloadError(job.name, name, "is required by perform() but was not given")
+
+
+def check_types(job: type[JobDefinition], kwargs: dict[str, Any]) -> None:
+    """Raise PayloadError naming the first argument whose value does not fit its annotation in
+    ``perform`` (for JSON's types; other annotations are not checked: ``types_check``)."""
+    wrong = mismatch(job, kwargs)
+    if wrong is not None:
+        raise PayloadError(job.name, *wrong)
 
 
 def _check_depth(job: str, argument: str, value: Any, max_depth: int) -> None:
@@ -145,6 +155,7 @@ def decode(payload: Any) -> Decoded:
     kwargs: dict[str, Any] = payload["kwargs"]
     try:
         check_arguments(job, kwargs)
+        check_types(job, kwargs)
     except PayloadError as err:
         raise PoisonPayload(str(err)) from err
     raw_meta = payload.get("meta")

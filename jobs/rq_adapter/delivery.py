@@ -91,7 +91,8 @@ def enqueue(
     job_id = str(uuid.uuid4())
     budget = _Budget(settings.current().enqueue_deadline_s)
     last = _Outcome()
-    client = connection if connection is not None else shared()  # ConfigurationError: no Redis is named
+    # ConfigurationError at once when no Redis is named; an embedded one is looked for in the job's project.
+    client = connection if connection is not None else shared(job.__module__)
     while True:
         time_left = budget.start_attempt()
         try:

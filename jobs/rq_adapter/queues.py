@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import cast
 
 import redis
@@ -33,7 +34,7 @@ def known_queues(connection: redis.Redis) -> set[str]:
     return {q.name for q in Queue.all(connection=connection, serializer=JSONSerializer)}
 
 
-def next_due(connection: redis.Redis, queues: list[Queue]) -> float | None:
+def next_due(connection: redis.Redis, queues: Sequence[Queue]) -> float | None:
     """The epoch time at which the earliest scheduled job on ``queues`` is due, or None."""
     earliest: float | None = None
     for queue in queues:

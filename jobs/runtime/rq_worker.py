@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import redis
+from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.queue import Queue
@@ -44,6 +46,7 @@ from .reaper import settle
 from .rq_outages import OutageTolerant, outage_mid_job
 from .scheduler import ResilientScheduler
 from .sweep import sweep
+from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 
 __all__ = ["ForkingWorker", "InProcessWorker", "RecordingWorker"]
 
@@ -54,6 +57,10 @@ class _Bookkeeping:
     """Mixed into RQ's worker classes: runs stalwart jobs and records how each ended."""
 
     _current: tuple[SafeRQJob, Execution] | None = None
+    # How the attempts run here ended, for the worker's stop line (set by runtime.worker.Worker).
+    tally: Tally | None = None
+    # Where the signals that ask this worker to stop (SIGTERM, SIGINT) are noted, for the stop line.
+    stop_signals: list[int] | None = None
 
     # Reconnect to a Redis that went away within seconds, not RQ's minute.
     max_connection_wait_time = 5.0
@@ -102,8 +109,27 @@ class _Bookkeeping:
         safe = _safe(job)
         if safe.corrupt:
             quarantine(self.connection, safe, queue)
+            self._count(DEAD_LETTERED)
             return
         super().execute_job(job, queue)  # type: ignore[misc]
+        if self.tally is not None:
+            self.tally.collect()  # what the work-horse reported, if it was one
+
+    def _count(self, outcome: str | None) -> None:
+        if self.tally is not None and outcome is not None:
+            self.tally.add(outcome)
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        """RQ's warm shutdown, noting which signal asked for it."""
+        if self.stop_signals is not None:
+            self.stop_signals.append(signum)
+        super().request_stop(signum, frame)  # type: ignore[misc]
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's handlers; a stop asked for before they were installed makes its loop end at once."""
+        super()._install_signal_handlers()  # type: ignore[misc]
+        if self.stop_signals:
+            self._stop_requested = True
 
     def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
         """Run one attempt of ``job`` and hand its outcome to RQ's success, retry or failure path."""
@@ -118,7 +144,8 @@ class _Bookkeeping:
         number = job.previous_attempts + 1
         job.execution_id = execution.id  # the attempt's token names it (finishing/fence.py)
         try:
-            self.prepare_job_execution(job, len(self.queues) == 1)
+            # Every dequeue moves the id into its queue's intermediate list (ReliableQueue): it leaves it now.
+            self.prepare_job_execution(job, True)
         except Exception as err:
             # RQ's "started" writes did not land: the attempt never started, nothing ran. The job stays in
             # its queue's intermediate list, from which the reaper puts it back on its queue.
@@ -140,6 +167,7 @@ class _Bookkeeping:
             outcome = records.framework_failure(job, number, err)
         recorder = recording.Recorder(self, job, queue, execution, patient=self.waits_out_outages)
         recorder.record(outcome, finish(self.connection, job, outcome))
+        self._count(outcome_of(outcome.status))
         return outcome.status not in (Status.SCHEDULED, Status.DEAD_LETTERED)
 
     def handle_job_failure(
@@ -160,13 +188,14 @@ class _Bookkeeping:
         with self.connection.pipeline() as pipeline:
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
             pipeline.execute()
-        settle(
+        verdict = settle(
             self.connection,
             job.id,
             exc_string.strip() or "its worker stopped it",
             execution_id=execution.id if execution is not None else None,
             died=not stopped,
         )
+        self._count(outcome_of_verdict(verdict))
 
     def clean_registries(self) -> None:
         """RQ's registry maintenance, minus its handling of abandoned jobs, which is the reaper's.
@@ -199,6 +228,8 @@ class _Bookkeeping:
             if kept is not None:
                 archive(dlq, *kept)
             dlq.check_size()
+        except StopRequested:
+            raise  # SIGTERM during maintenance: RQ's handler says so by raising; it ends the loop
         except redis.RedisError as err:
             if is_outage(err):
                 raise  # the worker's loop waits it out (OutageTolerant)
@@ -218,8 +249,13 @@ class _Bookkeeping:
         log_format: str = "",
     ) -> None:
         """RQ's scheduler start-up, with a scheduler that survives Redis outages."""
+        # logging_level=None: RQ's default sets its logger to INFO, undoing the worker's choice (a burst
+        # worker waiting for retries would log "Acquired scheduler lock" every round, about once a second).
         self.scheduler = ResilientScheduler(
-            self.queues, connection=self.connection, serializer=self.serializer
+            self.queues,
+            connection=self.connection,
+            serializer=self.serializer,
+            logging_level=None,  # None leaves the level alone (RQ annotates it as a str)
         )
         self.scheduler.acquire_locks()
         if not self.scheduler.acquired_locks:
@@ -241,6 +277,10 @@ class _Bookkeeping:
 class ForkingWorker(OutageTolerant, _Bookkeeping, ForkingRQWorker):
     """RQ's forking worker: each job runs in a fresh work-horse process, watched through Redis outages."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._worker_pid = os.getpid()  # the horses' parent: a horse whose parent is gone ends at once
+
     def main_work_horse(self, job: RQJob, queue: Queue) -> None:
         """The work-horse dies with its worker: an orphan finishing a job nobody watches would race the
         reaper that settles the job as abandoned.
@@ -251,8 +291,10 @@ class ForkingWorker(OutageTolerant, _Bookkeeping, ForkingRQWorker):
         so did the next few horses, until the worker collected: p99 enqueue-to-start latency went
         from 27 ms (plain RQ) to 120-200 ms.
         """
-        die_with_parent()
+        die_with_parent(self._worker_pid)
         gc.freeze()
+        if self.tally is not None:
+            self.tally.entered_horse()
         super().main_work_horse(job, queue)
 
 

@@ -9,7 +9,9 @@ logs, backs off (at most 5 s), and carries on.
 from __future__ import annotations
 
 import logging
+import os
 import time
+from typing import Any
 
 import redis
 from rq.queue import Queue
@@ -54,6 +56,22 @@ def release_stale_locks(connection: redis.Redis, queues: list[str]) -> list[str]
 class ResilientScheduler(RQScheduler):
     """An RQ scheduler whose loop survives Redis going away, filling up, and coming back."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Built in the worker's process: the scheduler's process is its child, and must not outlive it.
+        self._worker_pid = os.getpid()
+
+    @property
+    def should_reacquire_locks(self) -> bool:
+        """Whether some of its queues' locks are not its own: it tries for them every round.
+
+        RQ tries again only every ten minutes. A worker serving several queues whose scheduler took over
+        some of a dead worker's queues (their locks went stale, and were freed, a few seconds apart) left
+        the others unscheduled that long: their retries waited ten minutes. One SET NX a round per queue
+        it lacks is the cost.
+        """
+        return set(self.acquired_locks) != set(self._queue_names)
+
     def work(self) -> None:
         """RQ's loop (reacquire locks, heartbeat, move due jobs, sleep), with Redis outages waited out.
 
@@ -61,7 +79,7 @@ class ResilientScheduler(RQScheduler):
         multiprocessing never prints a raw traceback into the worker's log.
         """
         try:
-            die_with_parent()
+            die_with_parent(self._worker_pid)
             self._install_signal_handlers()  # type: ignore[no-untyped-call]
             self._loop()
             self._stop()

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import gc
 import logging
+import signal
+import threading
 import time
 from collections.abc import Sequence
-from typing import Literal
+from types import FrameType
+from typing import Any, Literal
 
 import redis
-from rq import Queue
 from rq.exceptions import StopRequested
 from rq.serializers import JSONSerializer
 
 from .. import settings as _settings
 from ..connection import connect
 from ..connection.outage import describe, is_outage
+from ..rq_adapter.dequeue import ReliableQueue
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
 from ..settings import Settings
 from ..telemetry.dispatcher import Dispatcher, close_all
 from ..telemetry.sinks import Sink, sinks_from_settings
+from . import announce
+from .announce import DRAINED
 from .reaper import Reaper
 from .rq_worker import ForkingWorker, InProcessWorker
+from .tally import Tally
 
 Mode = Literal["fork", "inprocess"]
 log = logging.getLogger("stalwart.worker")
@@ -62,38 +68,28 @@ class Worker:
         self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
         # RQ's own registry and maintenance code reads jobs through the queue's job class: SafeRQJob too.
         self.queues = [
-            Queue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
+            ReliableQueue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
             for q in queues
         ]
+        # How the attempts of the running ``work()`` ended, and the signals that asked it to stop.
+        self._tally: Tally | None = None
+        self._signals: list[int] = []
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
         cls = ForkingWorker if self.mode == "fork" else InProcessWorker
-        return cls(
+        worker = cls(
             self.queues,
             connection=self.connection,
             serializer=JSONSerializer,
             job_class=SafeRQJob,
+            queue_class=ReliableQueue,
             disable_default_exception_handler=True,
             log_job_description=True,
             job_monitoring_interval=self.settings.heartbeat_interval_s,
         )
-
-    def _announce(self, burst: bool) -> None:
-        # Our start and end lines describe every job; RQ's own per-job INFO lines
-        # (dequeued, "Job OK", "Successfully completed") would triple them, so RQ's
-        # worker logs warnings and errors only.
-        logging.getLogger("rq.worker").setLevel(logging.WARNING)
-        if burst:
-            # A burst worker takes and releases the scheduler lock on every round while retries wait:
-            # RQ would log "Acquired scheduler lock" about once a second.
-            logging.getLogger("rq.scheduler").setLevel(logging.WARNING)
-        log.info(
-            "worker started: queues %s, mode %s%s",
-            ", ".join(q.name for q in self.queues),
-            self.mode,
-            ", burst" if burst else "",
-            extra={"queue": [q.name for q in self.queues]},
-        )
+        worker.tally = self._tally
+        worker.stop_signals = self._signals
+        return worker
 
     def work(self, burst: bool = False) -> None:
         """Run jobs until stopped (SIGTERM/SIGINT finish the current job first).
@@ -102,29 +98,66 @@ class Worker:
         jobs scheduled for later are waited for, so a script can drain a queue
         whose jobs retry.
 
+        One log line says it started (queues, mode, Redis, version, pid), one that it
+        stopped (why, and how the jobs it ran ended).
+
         The objects alive when it starts are frozen out of garbage collection
         (``gc.freeze``): a worker process keeps them for good anyway.
         """
-        self._announce(burst)
+        self._signals.clear()
+        replaced = self._note_signals()
+        self._tally = tally = Tally()
+        served = [q.name for q in self.queues]
+        announce.quiet_rq()
+        announce.started(served, self.mode, burst, self.connection)
         # What start-up created (modules, the application's imports) lives as long as the process: keep
         # it out of later collections, which stay short, and which would otherwise walk it again and
         # again (in a forking worker, while the next job waits).
         gc.collect()
         gc.freeze()
+        why, level = "an error", logging.ERROR
         try:
-            self._loop(burst)
+            why, level = self._loop(burst), logging.INFO
+        except BaseException as err:
+            why, level = announce.ended_by(err)
+            raise
         finally:
+            for number, handler in replaced.items():
+                signal.signal(number, handler)
             close_all(self.sinks)
+            # After an error Redis may be what failed: the stop line must not wait on it.
+            counted = burst and level < logging.ERROR
+            waiting = announce.waiting_elsewhere(self.connection, served) if counted else {}
+            announce.stopped(why, tally, waiting, level=level)
+            tally.close()
+            self._tally = None
 
-    def _loop(self, burst: bool) -> None:
-        """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained.
+    def _note_signals(self) -> dict[int, Any]:
+        """Until RQ installs its handlers, SIGTERM and SIGINT are noted, not fatal: the worker stops at its
+        next safe point (before building RQ's worker, in a back-off wait, as RQ's loop begins) and says so.
+
+        Nothing is raised from the handler: an exception at an arbitrary point of start-up could leave
+        RQ's scheduler process running, and the worker with it. Returns the handlers replaced (restored
+        when ``work`` returns); none off the main thread, where Python allows no handlers.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def note(number: int, frame: FrameType | None) -> None:
+            self._signals.append(number)
+
+        return {number: signal.signal(number, note) for number in (signal.SIGTERM, signal.SIGINT)}
+
+    def _loop(self, burst: bool) -> str:
+        """RQ's work loop, started again when it ends on an error or a Redis outage, until stopped or drained;
+        returns why it stopped.
 
         A Redis outage (gone, silent, full, refusing writes) is one line saying which, then a back-off
         (1 s, doubling to 30 s), never the end of the process.
         """
         backoff = 1.0
         worker: ForkingWorker | InProcessWorker | None = None
-        while True:
+        while not self._signals:  # (a signal noted before RQ's handlers were installed: stop here)
             try:
                 # Building RQ's worker talks to Redis: a Redis that is still gone when the loop restarts
                 # is waited out like the outage that ended the last loop, not a crash.
@@ -136,11 +169,11 @@ class Worker:
                     # going on, so the wait before restarting it starts from 1 s again.
                     backoff = 1.0
                 if _asked_to_stop(worker):
-                    return
+                    return self._stopped_by()
                 if worker.outage is not None:
                     log.warning("%s; trying again in %.0f s", describe(worker.outage), backoff)
                 elif burst and self._drained():
-                    return
+                    return DRAINED
                 elif burst and (worked or not any(q.count for q in self.queues)):
                     backoff = 1.0
                     continue
@@ -152,13 +185,20 @@ class Worker:
                     raise
                 log.warning("%s; trying again in %.0f s", describe(err), backoff)
             except StopRequested:
-                return  # SIGTERM between two RQ loops: RQ's handler says so by raising
+                # SIGTERM between two RQ loops: RQ's handler says so by raising
+                return self._stopped_by()
             try:
                 if self._stop_requested_during(worker, backoff):
-                    return
+                    return self._stopped_by()
             except StopRequested:
-                return  # SIGTERM while waiting to restart: RQ's handler says so by raising
+                # SIGTERM while waiting to restart: RQ's handler says so by raising
+                return self._stopped_by()
             backoff = min(backoff * 2, _MAX_RESTART_BACKOFF_S)
+        return self._stopped_by()
+
+    def _stopped_by(self) -> str:
+        """What asked the worker to stop (the first signal received), for its stop line."""
+        return announce.signal_name(self._signals[0] if self._signals else None)
 
     def _drained(self) -> bool:
         """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
@@ -170,22 +210,18 @@ class Worker:
         time.sleep(min(max(due - time.time(), 0.01), _MAX_BURST_WAIT_S))
         return False
 
-    @staticmethod
-    def _stop_requested_during(worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
+    def _stop_requested_during(self, worker: ForkingWorker | InProcessWorker | None, seconds: float) -> bool:
         """Wait ``seconds``; True if SIGTERM or SIGINT asked the worker to stop meanwhile.
 
-        With no RQ worker built yet, RQ's signal handlers are not installed either, and a SIGTERM
-        ends the process at once (no job is running).
+        With no RQ worker built yet, RQ's signal handlers are not installed either: the worker's own
+        note the signal (``_note_signals``; no job is running).
         """
-        if worker is None:
-            time.sleep(seconds)
-            return False
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            if _asked_to_stop(worker):
+            if self._signals or (worker is not None and _asked_to_stop(worker)):
                 return True
             time.sleep(0.1)
-        return _asked_to_stop(worker)
+        return bool(self._signals) or (worker is not None and _asked_to_stop(worker))
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
         """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""

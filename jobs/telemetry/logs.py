@@ -30,6 +30,8 @@ logger = logging.getLogger("stalwart")
 
 JOB_FIELDS = ("request_id", "job_id", "job", "attempt", "outcome", "duration_ms")
 EXTRA_FIELDS = ("queue", "classification", "reason", "details", "error_type", "error", "retry_in_s")
+# A worker's start and stop lines: how it runs, and why it stopped, having run how many jobs to what end.
+WORKER_FIELDS = ("mode", "burst", "redis", "version", "stop_reason", "ran", "waiting")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class JsonFormatter(logging.Formatter):
             line["job_id"] = context.job_id
             line["job"] = context.job
             line["attempt"] = context.attempt
-        for field in (*JOB_FIELDS, *EXTRA_FIELDS):
+        for field in (*JOB_FIELDS, *EXTRA_FIELDS, *WORKER_FIELDS):
             if field in record.__dict__:
                 value = record.__dict__[field]
                 line[field] = shorten(value, MESSAGE_CHARS) if isinstance(value, str) else value

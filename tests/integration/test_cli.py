@@ -6,12 +6,13 @@ import json
 import os
 import re
 import subprocess
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import redis
 
-from jobs import DeadLetterQueue, Status, request_context
+from jobs import DeadLetterQueue, EmbeddedRedis, Status, request_context
 from tests.conftest import REPO
 from tests.sample_jobs import Add, ChargeCard, SaveReport
 from tests.workers import stalwart
@@ -43,7 +44,16 @@ def test_a_burst_worker_runs_the_queue_and_logs_a_json_line_per_job_start_and_en
     assert (ok.result(), declined.status(), failed.status()) == (42, Status.NEGATIVE, Status.DEAD_LETTERED)
     lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON
     worker_lines = [line for line in lines if line.get("logger") == "stalwart.worker"]
-    assert worker_lines[0]["msg"] == "worker started: queues default, billing, mode fork, burst"
+    pid = worker_lines[0]["pid"]
+    assert worker_lines[0]["msg"] == (
+        "worker started: queues default, billing (its jobs use default, billing, elsewhere); mode fork, "
+        f"burst; Redis {subprocess_env['REDIS_URL']}; stalwart {metadata.version('stalwart')}; pid {pid}"
+    )
+    assert worker_lines[-1]["msg"] == (
+        "worker stopped: burst drained: nothing queued or scheduled on its queues; "
+        "ran 3 attempts: 1 succeeded, 1 negative, 1 dead-lettered"
+    )
+    assert worker_lines[-1]["ran"] == {"succeeded": 1, "negative": 1, "retried": 0, "dead_lettered": 1}
     job_lines = [line for line in worker_lines if "job_id" in line]
     assert [(line["job"], line["outcome"]) for line in job_lines] == [
         ("tests.Add", "started"),
@@ -123,10 +133,14 @@ def test_without_redis_url_the_cli_starts_an_embedded_redis_and_stop_stops_it(tm
     env.update(STALWART_HOME=str(tmp_path / "home"), PYTHONPATH=str(REPO))
 
     worker = stalwart("worker", "--import", "tests.sample_jobs", "--burst", env=env)
-    assert worker.returncode == 0, worker.stderr
-    assert worker.stderr.splitlines()[0].startswith(
-        "stalwart: REDIS_URL is not set; using embedded Redis at redis://"
-    )
+    try:
+        assert worker.returncode == 0, worker.stderr
+        said = json.loads(worker.stderr.splitlines()[0])["msg"]
+        assert said.startswith("REDIS_URL is not set: started an embedded Redis at redis://127.0.0.1:")
+        assert said.endswith(f"data in {tmp_path / 'home'} (STALWART_HOME is set)")
+    except AssertionError:
+        EmbeddedRedis(tmp_path / "home").stop()  # leave no server behind
+        raise
 
     url = stalwart("redis", "url", env=env)
     assert url.returncode == 0 and url.stdout.startswith("redis://127.0.0.1:")

@@ -27,7 +27,7 @@ from jobs import (
 )
 from jobs.dead_letter.archive import archive
 from jobs.runtime.sweep import sweep
-from tests.sample_jobs import Add, HookRaises, Recorder
+from tests.sample_jobs import Add, HookRaises, Recorder, SaveReport
 
 
 def drain(connection: redis.Redis) -> None:
@@ -213,7 +213,7 @@ def test_replay_all_dry_run_changes_nothing_and_the_real_run_replays_only_matche
 ) -> None:
     dlq = DeadLetterQueue(connection)
     ids = [recorder_dead(connection, order_id=n) for n in (1, 2, 3)]
-    other = Add.enqueue(connection=connection, a=1, b="x")  # fails: int + str
+    other = SaveReport.enqueue(connection=connection, month="2026-01")  # fails: disk full
     drain(connection)
     connection.set("recorder:fixed", "yes")
 

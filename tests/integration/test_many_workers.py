@@ -150,7 +150,7 @@ def test_a_dead_workers_job_is_settled_while_workers_of_other_queues_run(
 ) -> None:
     # Given a worker of the default queue, and one of another queue running a job (heartbeats every second)
     workers.env.update(STALWART_HEARTBEAT_INTERVAL_S="1", STALWART_HEARTBEAT_TTL_S="3")
-    workers.start()
+    workers.start("--queue", "default")  # (with no --queue it would serve every queue its jobs use)
     wait_for(lambda: connection.keys("stalwart:reaper*") != [])  # its reaper is at work
     doomed = workers.start("--queue", "elsewhere")
     handle = WaitsForKeyElsewhere.enqueue(key="elsewhere:release")

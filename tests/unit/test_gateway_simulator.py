@@ -114,6 +114,7 @@ def test_the_command_line_refuses_impossible_odds_and_a_missing_redis_in_one_lin
     assert odds_error.endswith("; pass shares such as --refuse 0.05")
     assert no_redis.value.code == 1
     assert no_redis_error == (
-        "python -m jobs.demo.gateway: REDIS_URL is not set and no embedded Redis is running here; "
-        "set REDIS_URL=redis://HOST:6379/0 or run `stalwart redis start`\n"
+        "python -m jobs.demo.gateway: REDIS_URL is not set and no embedded Redis is running in "
+        f"{tmp_path.resolve() / '.stalwart'} (the current directory: no .stalwart or project marker above "
+        "it); set REDIS_URL=redis://HOST:6379/0, or run `stalwart redis start` (or a worker) in the project\n"
     )

@@ -12,7 +12,7 @@ import redis
 from jobs import Job, PayloadError
 from jobs.model.requests import request_context
 from jobs.rq_adapter.envelope import ENTRY_POINT
-from tests.sample_jobs import Add
+from tests.sample_jobs import Add, SaveReport
 
 
 def queued(connection: redis.Redis, queue: str = "default") -> int:
@@ -67,7 +67,7 @@ def test_values_json_would_change_or_reject_are_refused(fake: redis.Redis, value
 def test_a_payload_over_the_size_limit_is_refused(fake: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STALWART_MAX_PAYLOAD_BYTES", "1000")
     with pytest.raises(PayloadError, match="over the 1000-byte limit"):
-        Add.enqueue(connection=fake, a="x" * 2000, b="y")
+        SaveReport.enqueue(connection=fake, month="x" * 2000)
     assert queued(fake) == 0
 
 

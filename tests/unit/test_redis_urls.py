@@ -10,6 +10,7 @@ import pytest
 import redis
 
 import jobs
+from jobs.connection.client import _client_for, shown_url
 from jobs.connection.sentinel import parse
 from jobs.connection.urls import credentials_cut_short, redact_url
 
@@ -114,3 +115,23 @@ def test_an_option_redis_py_does_not_take_is_one_line_naming_it(url: str, said: 
         jobs.connect(url)
 
     assert str(raised.value) == f"the Redis URL {url!r} {said}; correct or remove it"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        (f"redis://:{quote(PASSWORD, safe='')}@h:1/2", "redis://:[redacted]@h:1/2"),
+        (f"redis://app:{quote(PASSWORD, safe='')}@h:1/0", "redis://app:[redacted]@h:1/0"),
+        ("rediss://app@h:6380/0", "rediss://app@h:6380/0"),
+        ("unix:///run/redis.sock?db=3", "unix:///run/redis.sock?db=3"),
+        (
+            f"redis+sentinel://:{quote(PASSWORD, safe='')}@s1,s2:26380/billing/1",
+            "redis+sentinel://s1:26379,s2:26380/billing/1",
+        ),
+    ],
+)
+def test_a_workers_start_line_shows_where_its_client_connects_without_the_password(
+    url: str, shown: str
+) -> None:
+    assert shown_url(_client_for(url)) == shown

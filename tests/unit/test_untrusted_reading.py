@@ -28,7 +28,7 @@ from jobs.rq_adapter.job_format import SafeRQJob
 from jobs.telemetry.alerts import ALERT_CHARS, Alert, UnreadableAlert
 from jobs.telemetry.logs import JsonFormatter
 from resilience import Scrubber
-from tests.sample_jobs import Add
+from tests.sample_jobs import Add, SaveReport
 
 MB = 1024 * 1024
 
@@ -178,15 +178,15 @@ def test_nesting_is_measured_without_recursion_however_deep() -> None:
 
 def test_the_worker_refuses_exactly_the_size_enqueue_refuses(fake: redis.Redis) -> None:
     # Given a payload whose RQ data is exactly the limit
-    fits = body(a="x" * 100, b=1)
+    fits = body(SaveReport, month="x" * 100)
     limit = len(serialized(fits))
     with settings.override(limits=Limits(max_payload_bytes=limit)):
-        check_size(Add, fits, settings.current().limits)
+        check_size(SaveReport, fits, settings.current().limits)
         assert restored(fake, job_hash_of(fits)).decoded().kwargs == fits["kwargs"]
 
-        one_more = body(a="x" * 101, b=1)
+        one_more = body(SaveReport, month="x" * 101)
         with pytest.raises(PayloadError, match=f"over the {limit}-byte limit"):
-            check_size(Add, one_more, settings.current().limits)
+            check_size(SaveReport, one_more, settings.current().limits)
         with pytest.raises(PoisonPayload, match=f"over the {limit}-byte limit"):
             restored(fake, job_hash_of(one_more)).decoded()
 
