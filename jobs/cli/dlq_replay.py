@@ -187,7 +187,9 @@ def _replay_many(dlq: DeadLetterQueue, args: argparse.Namespace) -> int:
             print("nothing replayed")
             return 1
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console(stderr=True), transient=True) as progress:
+    errors = console(stderr=True)
+    # Off the terminal, a progress bar is noise in a log (rich would still end it with an empty line).
+    with Progress(*columns, console=errors, transient=True, disable=not errors.is_terminal) as progress:
         task = progress.add_task("replay", total=len(candidates))
         done = replay_all(
             dlq,
