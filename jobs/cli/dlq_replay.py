@@ -152,10 +152,15 @@ def _confirm(question: str) -> bool:
 
 
 def _left_out_note(left_out: list[str]) -> str:
+    """Two lines: how many ambiguous entries a bulk replay left out, why, and how to replay them."""
+    one = len(left_out) == 1
+    entries = _count(len(left_out), "ambiguous entry", "ambiguous entries")
+    them = "it" if one else "them"
     return (
-        f"left out {_count(len(left_out), 'ambiguous entry', 'ambiguous entries')}: each may have taken "
-        "effect, so verify whether its side effect happened before replaying it; `stalwart dlq list "
-        "--classification ambiguous --status dead` lists them, and --include-ambiguous replays them too"
+        f"left out {entries}: {'it' if one else 'each'} may have taken effect; verify whether its side "
+        "effect happened before replaying it\n"
+        f"(`stalwart dlq list --classification ambiguous --status dead` lists {them}; --include-ambiguous "
+        f"replays {them} too)"
     )
 
 
