@@ -169,6 +169,27 @@ class ChargeFeeIdempotently(ChargeFee):
         return str(answer.authorization_code)
 
 
+class ChargeAmount(Job):
+    """Charges an amount, without passing its key (a timeout is ambiguous); its arguments hold a secret and
+    an object, for edited replays."""
+
+    name = "tests.ChargeAmount"
+    retry_on = (GatewayRefused,)
+    ambiguous_on = (GatewayTimeout,)
+    max_attempts = 1
+
+    def perform(
+        self,
+        customer_id: int,
+        amount_cents: int,
+        api_token: str = "",
+        note: str = "",
+        address: dict[str, Any] | None = None,
+    ) -> str:
+        answer = Gateway().charge(customer_id, amount_cents, reference=note)
+        return str(answer.authorization_code)
+
+
 class ChargeOnBroadErrors(Job):
     """Declares the base class ConnectionError: GatewayRefused and RateLimited are subclasses."""
 

@@ -8,6 +8,7 @@ loads the worker.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 from collections.abc import Callable
@@ -98,6 +99,31 @@ def queue_name(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("a queue needs a name, e.g. --queue default")
     return text
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def assignment(text: str) -> tuple[str, Any]:
+    """An argparse type: ``FIELD=VALUE``, the value read as JSON, or taken as a string if it is not JSON.
+
+    ``amount_cents=4900`` is a number, ``note=fixed`` and ``zip=01234`` are strings (not JSON), and
+    ``note='"4900"'`` is the string "4900". ``NaN`` and ``Infinity`` are strings: JSON has no such numbers.
+    """
+    field, equals, value = text.partition("=")
+    if not equals or not field.strip():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not FIELD=VALUE; e.g. --set amount_cents=4900 or --set note='\"fixed\"'"
+        )
+    try:
+        return field.strip(), json.loads(value, parse_constant=_no_constant)
+    except ValueError:  # not JSON (json.JSONDecodeError is a ValueError): the text itself
+        return field.strip(), value
+    except RecursionError:
+        raise argparse.ArgumentTypeError(
+            f"the value of {field.strip()!r} is nested too deeply to read; pass flatter data"
+        ) from None
 
 
 LIMIT = bounded_int(1, 1_000_000_000)
@@ -253,18 +279,40 @@ def _dlq(commands: Any) -> None:
     replay = _command(
         subs,
         "replay",
-        "dlq:cmd_replay",
+        "dlq_replay:cmd_replay",
         "enqueue an entry's job again (fresh attempts, same idempotency key)",
     )
     _entry_id(replay, nargs="?")
     replay.add_argument(
-        "--kwargs", metavar="JSON", help="replay with these arguments instead (checked first)"
+        "--kwargs", metavar="JSON", help="replay with these arguments instead, all of them (checked first)"
+    )
+    replay.add_argument(
+        "--set",
+        dest="changes",
+        action="append",
+        type=assignment,
+        metavar="FIELD=VALUE",
+        help=(
+            "replay with this one argument changed, the rest kept (repeatable; checked first): VALUE is "
+            "read as JSON, else taken as a string; FIELD may be a.b for a key inside an object"
+        ),
     )
     replay.add_argument("--all", action="store_true", help="replay every dead entry matching the filters")
     filtered(replay, status=False)
-    replay.add_argument("--dry-run", action="store_true", help="show what --all would replay; change nothing")
+    replay.add_argument(
+        "--include-ambiguous",
+        action="store_true",
+        help="with --all, replay ambiguous entries too (left out otherwise: verify their side effects first)",
+    )
+    replay.add_argument(
+        "--dry-run", action="store_true", help="show what would be replayed, and with what; change nothing"
+    )
     replay.add_argument("--rate", type=positive_number, help="at most this many entries per second")
-    replay.add_argument("--yes", action="store_true", help="do not ask before a bulk replay")
+    replay.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask before a bulk replay or an ambiguous entry's replay (needed without a terminal)",
+    )
     add_import_option(replay, "defines the job classes", required=False)
     _by_option(replay, "replaying")
     _json_option(replay, "the entries replayed and their new job ids")

@@ -4,13 +4,20 @@ A replay enqueues the entry's job again as a new job: a fresh attempt budget,
 the same idempotency key and request id, and a link back to the entry
 (``meta.replay_of``). The entry becomes ``replayed``; the worker marks it
 ``resolved`` when the replay succeeds, or continues its history and sets it back
-to ``dead`` when the replay dies too. Every operation is kept in the audit trail.
+to ``dead`` when the replay dies too. Every operation is kept in the audit trail:
+an edited replay keeps what it ran with and what changed, redacted (``edits``).
+
+An ``ambiguous`` entry's job may have taken effect before it failed. A bulk
+replay leaves such entries out unless asked (``include_ambiguous``, or a
+``classification="ambiguous"`` filter) and lists them in ``left_out``; replaying
+one by id is allowed: the caller named that entry (the CLI asks first).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .. import settings
@@ -22,7 +29,7 @@ from ..model.outcome import Classification
 from ..model.requests import new_request_id
 from ..rq_adapter.enqueue import raw_job
 from ..rq_adapter.envelope import check_size
-from . import claims
+from . import claims, edits
 from .audit import audit_record, operator
 from .store import EntryStore
 
@@ -77,19 +84,70 @@ def _payload_for(entry: DeadLetterEntry, kwargs: dict[str, Any] | None) -> dict[
         raise DeadLetterError(f"cannot replay entry {entry.id}: {err}") from err
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A replay checked and ready: the entry, the arguments it will run with, and its payload."""
+
+    entry: DeadLetterEntry
+    kwargs: dict[str, Any]
+    body: dict[str, Any]
+    edited: bool
+
+    @property
+    def ambiguous(self) -> bool:
+        """Whether the entry's job may have taken effect before it failed (verify before replaying)."""
+        return self.entry.classification is Classification.AMBIGUOUS
+
+    def audit_details(self) -> dict[str, Any]:
+        """What the audit record of this replay says besides its result: for an edit, what changed."""
+        if not self.edited:
+            return {"kwargs_edited": False}
+        return {"kwargs_edited": True, **edits.audited(self.entry.kwargs, self.kwargs)}
+
+
+def prepare(
+    dlq: EntryStore,
+    entry_id: str,
+    kwargs: dict[str, Any] | None = None,
+    changes: Mapping[str, Any] | None = None,
+) -> Prepared:
+    """Check that the entry can be replayed, with ``kwargs`` (all new) or ``changes`` (some fields) if given.
+
+    Changes nothing; raises DeadLetterError saying what to fix.
+    """
+    if kwargs is not None and changes is not None:
+        raise DeadLetterError(
+            "give either new arguments (kwargs, --kwargs) or changes to some of them (changes, --set), "
+            "not both"
+        )
+    entry = dlq.get(entry_id)
+    _replayable(entry)
+    if changes is not None:
+        try:
+            kwargs = edits.apply(entry.kwargs, changes)
+        except DeadLetterError as err:
+            raise DeadLetterError(f"cannot replay entry {entry.id}: {err}") from err
+    body = _payload_for(entry, kwargs)
+    return Prepared(entry, body["kwargs"], body, edited=kwargs is not None)
+
+
 def replay(
-    dlq: EntryStore, entry_id: str, kwargs: dict[str, Any] | None = None, by: str | None = None
+    dlq: EntryStore,
+    entry_id: str,
+    kwargs: dict[str, Any] | None = None,
+    by: str | None = None,
+    *,
+    changes: Mapping[str, Any] | None = None,
 ) -> str:
-    """Replay one entry (optionally with edited ``kwargs``); returns the new job's id.
+    """Replay one entry (with all-new ``kwargs``, or ``changes`` to some fields); returns the new job's id.
 
     The entry is claimed and its job enqueued in one atomic step: of two replays (or a replay and a
     discard) racing on one entry, one wins and the other raises DeadLetterError, having changed nothing.
     """
-    entry = dlq.get(entry_id)
-    _replayable(entry)
-    body = _payload_for(entry, kwargs)
-    raw = raw_job(REGISTRY.resolve(entry.job), body)
-    audit = audit_record("replay", f"enqueued as job {raw.id}", by=by, kwargs_edited=kwargs is not None)
+    prepared = prepare(dlq, entry_id, kwargs, changes)
+    entry = prepared.entry
+    raw = raw_job(REGISTRY.resolve(entry.job), prepared.body)
+    audit = audit_record("replay", f"enqueued as job {raw.id}", by=by, **prepared.audit_details())
     moved = claims.move(dlq.connection, [claims.Claim(entry.id, audit, raw)], "dead", "replayed")
     if moved != [""]:
         raise _taken(dlq, entry_id, "replay", "nothing was enqueued")
@@ -97,11 +155,14 @@ def replay(
 
 
 class Replayed(list[DeadLetterEntry]):
-    """The entries a bulk replay replayed, and the ids of those it skipped because someone took them first."""
+    """The entries a bulk replay replayed; the ids of those it skipped because someone took them first
+    (``skipped``), and of the ambiguous ones it left out because it was not asked to replay them
+    (``left_out``)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.skipped: list[str] = []
+        self.left_out: list[str] = []
 
 
 def replay_all(
@@ -110,6 +171,7 @@ def replay_all(
     dry_run: bool = False,
     rate: float | None = None,
     by: str | None = None,
+    include_ambiguous: bool = False,
     progress: Callable[[int], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -123,14 +185,20 @@ def replay_all(
     such problem is raised before anything is enqueued. Each entry is claimed
     and its job enqueued in one atomic step; an entry that another replay or a
     discard took meanwhile is skipped, and listed in the result's ``skipped``.
+
+    Ambiguous entries (their job may have taken effect) are left out, and listed in the result's
+    ``left_out``, unless ``include_ambiguous`` is true or the filters ask for them by classification.
     """
     if rate is not None and rate <= 0:
         raise ValueError(f"rate must be a positive number of entries per second, got {rate!r}")
     filters.pop("status", None)
     ids = dlq.ids(status="dead", **filters)
-    entries = dlq.get_many(ids, full=False)
-    bodies = [_payload_for(entry, None) for entry in entries]  # check them all before touching any
     replayed = Replayed()
+    entries = dlq.get_many(ids, full=False)
+    if not include_ambiguous and filters.get("classification") is None:
+        replayed.left_out = [e.id for e in entries if e.classification is Classification.AMBIGUOUS]
+        entries = [e for e in entries if e.classification is not Classification.AMBIGUOUS]
+    bodies = [_payload_for(entry, None) for entry in entries]  # check them all before touching any
     if dry_run:
         replayed.extend(entries)
         return replayed

@@ -51,9 +51,14 @@ class DeadLetterEntry:
         return cls(**data)
 
     def continued_by(self, later: DeadLetterEntry) -> DeadLetterEntry:
-        """This entry after a replay of it died too: the replay's attempts continue its history."""
+        """This entry after a replay of it died too: the replay's attempts continue its history.
+
+        Its arguments become the replay's, so that the next replay starts from what was last tried (an
+        edited replay's audit record keeps what it changed, and from what).
+        """
         return replace(
             self,
+            kwargs=later.kwargs,
             classification=later.classification,
             error_type=later.error_type,
             error_message=later.error_message,

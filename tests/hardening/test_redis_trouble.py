@@ -509,7 +509,7 @@ def test_a_bulk_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that
         replayed = stalwart("dlq", "replay", "--all", "--yes", *TROUBLE_JOBS, env=team2_env)
 
         # Then the replay went where team2's worker reads, which runs it: the entry is resolved
-        assert (replayed.returncode, replayed.stdout) == (0, "replayed 1 entries\n"), replayed.stderr[-800:]
+        assert (replayed.returncode, replayed.stdout) == (0, "replayed 1 entry\n"), replayed.stderr[-800:]
         assert rq_keys(connection) == []
         wait_for(lambda: dlq.get(entry_id).status == "resolved", timeout_s=30)
     finally:
@@ -628,7 +628,7 @@ def test_workers_replays_the_reaper_and_checks_under_custom_prefixes_leave_no_ke
             *TROUBLE_JOBS,
             env=apart_env,
         )
-        assert (bulk.returncode, bulk.stdout) == (0, "replayed 1 entries\n"), bulk.stderr[-800:]
+        assert (bulk.returncode, bulk.stdout) == (0, "replayed 1 entry\n"), bulk.stderr[-800:]
         wait_for(lambda: all(dlq.get(i).status == "resolved" for i in replayed), timeout_s=30)
 
         # And a job's worker is killed mid-job, so another worker's reaper settles it

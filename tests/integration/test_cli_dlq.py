@@ -94,7 +94,7 @@ def test_bad_input_is_one_line_and_changes_nothing(
         ),
         ("dlq", "replay", "--all", "--import", "tests.sample_jobs"): (
             1,
-            "stalwart: refusing to replay 1 entries without confirmation; pass --yes",
+            "stalwart: refusing to replay 1 entry without confirmation; pass --yes",
         ),
     }
     for args, (code, line) in cases.items():

@@ -120,7 +120,7 @@ def test_a_dry_run_of_a_bulk_replay_shows_the_same_table(subprocess_env: dict[st
         "id          failed  status  classification  attempts  job\n"
         "5d1c0a7e-1  3h ago  dead    exhausted              5  billing.ChargeMonthlyFee\n"
         "            GatewayUnavailable: 503 Service Unavailable (acquirer outage)\n"
-        "1 dead entries would be replayed\n"
+        "1 dead entry would be replayed\n"
     )
 
 
