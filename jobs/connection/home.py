@@ -6,8 +6,10 @@ marks a project root (``pyproject.toml``, ``setup.py``, ``setup.cfg``, ``.git``)
 The walk starts at the application's code when a command knows it (the modules
 a worker imports, the module that defines the job being enqueued), so that a
 worker started from another directory still finds the project's server; else at
-the current directory. Where no walk finds anything, the home is next to that
-code (the folder its imports start from), else in the current directory.
+the current directory. Code installed in site-packages, and stalwart's own (the
+demo's jobs, even from a checkout), say nothing about where the project is.
+Where no walk finds anything, the home is next to that code (the folder its
+imports start from), else in the current directory.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ FOLDER = ".stalwart"
 MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 # Code installed as a package says nothing about where its project is.
 _INSTALLED = ("site-packages", "dist-packages")
+# Nor does stalwart's own (the demo's jobs), even installed from a checkout: that is stalwart's
+# project, not the user's.
+_STALWART = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,12 @@ def _walk_up(start: Path, whence: str) -> Home | None:
 
 def _location(module: str) -> tuple[Path, Path] | None:
     """The folder of an imported module's file and the folder its imports start from, unless it has no
-    file or is installed (site-packages)."""
+    file, is installed (site-packages) or is stalwart's own."""
     file = getattr(sys.modules.get(module), "__file__", None)
     if not file:
         return None
     path = Path(file).resolve()
-    if any(part in _INSTALLED for part in path.parts):
+    if any(part in _INSTALLED for part in path.parts) or path.is_relative_to(_STALWART):
         return None
     # a.b.c in ROOT/a/b/c.py (or ROOT/a/b/c/__init__.py): ROOT is where `import a` starts.
     depth = module.count(".") + (1 if path.stem == "__init__" else 0)

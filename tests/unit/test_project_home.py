@@ -109,3 +109,23 @@ def test_installed_code_and_modules_without_a_file_fall_back_to_the_current_dire
     monkeypatch.setitem(sys.modules, "vendored", installed)
     monkeypatch.setitem(sys.modules, "fileless", types.ModuleType("fileless"))
     assert find(["vendored", "fileless"]).directory == project / ".stalwart"
+
+
+def test_stalwarts_own_job_modules_leave_the_home_to_the_current_directory_even_from_a_checkout(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given stalwart installed from a checkout (as in this suite: jobs/ sits beside stalwart's pyproject)
+    # and the billing example run from the user's project
+    import jobs.demo.billing
+
+    assert not any(
+        part in ("site-packages", "dist-packages") for part in Path(jobs.demo.billing.__file__).parts
+    )
+    (project / "pyproject.toml").write_text("")
+    monkeypatch.chdir(project / "scripts")
+
+    # Then a worker importing the demo's jobs uses the same Redis as `stalwart redis start` there
+    assert find(["jobs.demo.billing"]) == Home(
+        project / ".stalwart",
+        "the project root, marked by pyproject.toml, walking up from the current directory",
+    )
