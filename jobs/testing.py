@@ -41,7 +41,7 @@ from .rq_adapter.enqueue import queue
 from .rq_adapter.handle import JobHandle
 from .rq_adapter.job_format import fetch
 from .rq_adapter.queues import has_scheduled, known_queues, promote_scheduled
-from .runtime.rq_worker import RecordingWorker
+from .runtime.testing_worker import RecordingWorker
 from .telemetry.alerts import Alert
 
 __all__ = ["JobRun", "Run", "RunawayJobs", "alerts", "fake_redis", "run_queued", "use"]

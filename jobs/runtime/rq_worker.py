@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import logging
 import os
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -22,8 +21,6 @@ from rq.exceptions import StopRequested
 from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.queue import Queue
-from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
@@ -48,7 +45,7 @@ from .scheduler import ResilientScheduler
 from .sweep import sweep
 from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 
-__all__ = ["ForkingWorker", "InProcessWorker", "RecordingWorker"]
+__all__ = ["ForkingWorker", "InProcessWorker"]
 
 log = logging.getLogger("stalwart.worker")
 
@@ -306,35 +303,3 @@ def _safe(job: RQJob) -> SafeRQJob:
     if not isinstance(job, SafeRQJob):
         raise TypeError(f"stalwart workers run SafeRQJob jobs, got {type(job).__name__}")
     return job
-
-
-class RecordingWorker(InProcessWorker):
-    """The in-process worker for ``jobs.testing``: notes each job it runs, leaves signals to the test
-    runner (Ctrl-C stops the tests as usual), and its time limit works off the main thread too."""
-
-    def __init__(self, queues: list[Queue], connection: redis.Redis, ran: dict[str, None]) -> None:
-        super().__init__(
-            queues,
-            connection=connection,
-            serializer=JSONSerializer,
-            job_class=SafeRQJob,
-            disable_default_exception_handler=True,
-        )
-        self._ran = ran
-        self.waits_out_outages = False  # a user's test must see an outage, not hang on it
-        if threading.current_thread() is not threading.main_thread():
-            self.death_penalty_class = TimerDeathPenalty
-
-    def _install_signal_handlers(self) -> None:
-        """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
-
-    def perform_job(self, rq_job: RQJob, queue: Queue, execution: Execution) -> bool:
-        self._ran.setdefault(rq_job.id, None)
-        return super().perform_job(rq_job, queue, execution)
-
-    def work(self, *args: Any, **kwargs: Any) -> bool:
-        """RQ's loop; a Redis outage that ended it is raised: a test sees it, not a quietly partial run."""
-        worked = bool(super().work(*args, **kwargs))
-        if self.outage is not None:
-            raise self.outage
-        return worked
