@@ -50,6 +50,9 @@ class OutageTolerant:
     outage: BaseException | None = None
     _heartbeat_failing = False
     _torn_down = False
+    # How long leaving pub/sub waits for RQ's pub/sub thread to end (it ends within milliseconds when
+    # Redis answers the UNSUBSCRIBE).
+    pubsub_join_s = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -59,6 +62,7 @@ class OutageTolerant:
 
     # Provided by RQ's BaseWorker.
     name: str
+    pubsub: Any
 
     @contextlib.contextmanager
     def _ends_the_loop_on_outage(self) -> Iterator[None]:
@@ -168,17 +172,28 @@ class OutageTolerant:
             log.debug("could not record worker %s's end (%s); its record expires", self.name, err)
 
     def unsubscribe(self) -> None:
-        """Leave RQ's pub/sub channel; through an outage, its thread is stopped all the same."""
+        """Leave RQ's pub/sub channel, and let its thread close the pub/sub connection itself.
+
+        RQ sends UNSUBSCRIBE, then stops the thread, waits 1 s for it and closes the pub/sub from this
+        thread. The thread is often back in a 60 s read by then (the reply to UNSUBSCRIBE woke it before
+        it was told to stop), so the wait runs out, and both threads close the same pub/sub at once:
+        redis-py's ``PubSub.reset`` is not safe for that, and the worker died of an ``AttributeError``
+        under load (seen in CI: exit 1 after SIGTERM). Here the thread is told to stop first, so the
+        reply to UNSUBSCRIBE ends its read and its loop, and it closes the connection as it ends; no
+        one else does. Through an outage there is no reply: the thread, a daemon, ends when its read
+        fails or times out.
+        """
+        thread = getattr(self, "pubsub_thread", None)
+        if thread is None:
+            return
+        thread.stop()
         try:
-            super().unsubscribe()  # type: ignore[misc]
+            self.pubsub.unsubscribe()
         except redis.RedisError as err:
-            thread, pubsub = getattr(self, "pubsub_thread", None), getattr(self, "pubsub", None)
-            if thread is not None:
-                thread.stop()
-                thread.join(timeout=1)
-            if pubsub is not None:
-                pubsub.close()
             log.debug("left pub/sub without telling Redis (%s)", err)
+        thread.join(timeout=self.pubsub_join_s)
+        if thread.is_alive():
+            log.debug("RQ's pub/sub thread is still reading; it closes its connection when it ends")
 
 
 def outage_mid_job(job_id: str, error: BaseException, ran: bool) -> None:

@@ -12,9 +12,10 @@ timed; enqueueing is not. Redis commands are counted from INFO commandstats
 around each drain.
 
 The last column times the same drains up to the last job's end (RQ's ended_at)
-instead of the last exit: a burst worker's exit sometimes waits a whole second
-for RQ's pubsub thread (``unsubscribe`` joins it with a 1 s timeout, and it can
-be back in a 60 s read by then), which is noise on a drain of about a second.
+instead of the last exit: a plain RQ burst worker's exit sometimes waits a whole
+second for RQ's pubsub thread (``unsubscribe`` joins it with a 1 s timeout, and it
+can be back in a 60 s read by then), which is noise on a drain of about a second.
+stalwart's workers stop that thread before unsubscribing, so they do not wait.
 """
 
 from __future__ import annotations

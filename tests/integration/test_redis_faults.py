@@ -130,7 +130,7 @@ def test_a_running_worker_survives_redis_going_away_and_coming_back(
         worker.terminate()
         worker.wait(30)
         server.stop()
-    assert worker.returncode == 0
+    assert worker.returncode == 0, log_path.read_text()[-3000:]
 
 
 def test_a_worker_survives_redis_dying_while_it_records_how_a_job_ended(
@@ -167,4 +167,4 @@ def test_a_worker_survives_redis_dying_while_it_records_how_a_job_ended(
         worker.terminate()
         worker.wait(30)
         server.stop()
-    assert worker.returncode == 0
+    assert worker.returncode == 0, log_path.read_text()[-3000:]
