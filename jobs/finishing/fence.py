@@ -4,8 +4,8 @@ An attempt can be settled by the worker that ran it (it finished), by a worker
 whose work-horse died running it, by the reaper (its heartbeats lapsed) or by
 the sweep (RQ failed it behind the worker's back). A stalled worker can finish
 an attempt the reaper settled seconds before. So each attempt holds a token:
-the worker writes it when the attempt starts (``SafeRQJob.prepare_for_execution``,
-in RQ's "started" pipeline), and every settler writes in one transaction with
+the worker writes it when the attempt starts (``rq_adapter.start``, with RQ's
+"started" fields), and every settler writes in one transaction with
 the job's hash watched: it reads the token, decides, and its writes, which
 remove the token, land only if the hash did not change in between (else it
 reads and decides again). A settler that finds the token gone or replaced knows

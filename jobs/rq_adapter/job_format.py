@@ -14,13 +14,11 @@ that the worker can dead-letter the job as poison and go on.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import redis
-from redis.client import Pipeline
 from rq.job import Job as RQJob
 from rq.job import JobStatus
 from rq.serializers import JSONSerializer
@@ -174,12 +172,11 @@ class SafeRQJob(RQJob):
                 "STALWART_MAX_PAYLOAD_DEPTH); it was not decoded further"
             )
 
-    def prepare_for_execution(self, worker_name: str, pipeline: Pipeline) -> None:
-        """RQ's "started" bookkeeping, plus the attempt count and token, in RQ's own pipeline."""
-        super().prepare_for_execution(worker_name, pipeline)
-        number = self.previous_attempts + 1
-        self.token = attempt_token(number, self.execution_id or uuid.uuid4().hex)
-        pipeline.hset(self.key, mapping={_keys.FIELD_ATTEMPT: number, _keys.FIELD_TOKEN: self.token})
+    def mark_started(self, worker_name: str, at: datetime, token: str) -> None:
+        """Note on this object what ``start.start_attempt`` wrote to the job's hash."""
+        self.worker_name, self.last_heartbeat, self.started_at = worker_name, at, at
+        self._status = JobStatus.STARTED
+        self.token = token
 
     @property
     def func(self) -> Callable[..., Any]:

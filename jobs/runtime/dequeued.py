@@ -54,8 +54,8 @@ def recover_dequeued(connection: redis.Redis, queue: Queue, now: float, grace_s:
         if requeue(keys=[intermediate, queue.key, seen_key], args=[job_id]) == 1:
             recovered.append(job_id)
             log.warning(
-                "job %s was dequeued by a worker that died before starting it; it is back on %s "
-                "(it never ran)",
+                "job %s was dequeued by a worker that died or stalled before starting it; it is back "
+                "on %s (it never ran)",
                 job_id,
                 queue.name,
                 extra={"job_id": job_id, "queue": queue.name},

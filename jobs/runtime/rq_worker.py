@@ -35,6 +35,7 @@ from ..finishing import records
 from ..finishing.path import finish
 from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.start import REQUEUED, STARTED, start_attempt
 from . import attempt as attempts
 from . import recording
 from .process import die_with_parent
@@ -76,7 +77,7 @@ class _Bookkeeping:
     death_penalty_class: Any
     name: str
     default_result_ttl: int
-    prepare_job_execution: Callable[..., None]
+    heartbeat: Callable[..., None]
     maintain_heartbeats: Callable[..., None]
     cleanup_execution: Callable[..., None]
     increment_successful_job_count: Callable[..., None]
@@ -142,7 +143,17 @@ class _Bookkeeping:
         job.execution_id = execution.id  # the attempt's token names it (finishing/fence.py)
         try:
             # Every dequeue moves the id into its queue's intermediate list (ReliableQueue): it leaves it now.
-            self.prepare_job_execution(job, True)
+            self.heartbeat(self.get_heartbeat_ttl(job))
+            started = start_attempt(self.connection, job, queue, self.name)
+            if started != STARTED:
+                log.warning(
+                    "job %s was not started here: this worker stalled before starting it for longer than "
+                    "the heartbeat TTL, and the job %s; it did not run here",
+                    job.id,
+                    "is back on its queue" if started == REQUEUED else "goes back on its queue",
+                    extra={"job_id": job.id},
+                )
+                return False
         except Exception as err:
             # RQ's "started" writes did not land: the attempt never started, nothing ran. The job stays in
             # its queue's intermediate list, from which the reaper puts it back on its queue.

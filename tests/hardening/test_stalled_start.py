@@ -1,0 +1,100 @@
+"""A worker that stalls between registering a job's execution and starting it, for longer than the heartbeat
+TTL, must not start the job when it wakes: the reaper has given that attempt up and puts the job back on its
+queue. Before the fix the worker marked the job started anyway, in no registry: killed then, the job stayed
+``started`` for ever, where no reaper looks (``make chaos`` lost one job of 1,000 that way, its worker
+SIGSTOPped at that point and SIGKILLed soon after it was continued).
+
+The worker here is stalwart's real in-process worker on a real Redis, driven step by step through RQ's own
+stages (dequeue, register the execution, perform), so the stall falls exactly between two of them; the
+reaper runs its real rounds, with the clock moved past the TTL instead of waiting it out.
+"""
+
+from __future__ import annotations
+
+import time
+
+import redis
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+
+from jobs import Status, settings
+from jobs.rq_adapter.job_format import SafeRQJob
+from jobs.runtime.reaper import reap
+from jobs.runtime.rq_worker import InProcessWorker
+from tests.sample_jobs import Add
+
+
+def worker(connection: redis.Redis, queue: Queue) -> InProcessWorker:
+    return InProcessWorker(
+        [queue],
+        connection=connection,
+        serializer=JSONSerializer,
+        job_class=SafeRQJob,
+        disable_default_exception_handler=True,
+    )
+
+
+def test_a_worker_that_stalled_before_starting_its_job_leaves_it_to_the_queue_and_it_runs_once(
+    connection: redis.Redis,
+) -> None:
+    # Given a job that a worker dequeued and whose execution it registered, before it stalled
+    handle = Add.enqueue(connection=connection, a=2, b=3)
+    queue = Queue(Add.queue, connection=connection, serializer=JSONSerializer)
+    stalled = worker(connection, queue)
+    taken = stalled.dequeue_job_and_maintain_ttl(timeout=1)
+    assert taken is not None
+    job, _ = taken
+    execution = stalled.prepare_execution(job)
+
+    # When its heartbeat lapses, so the reaper gives the attempt up (the job never started), and only then
+    # the worker wakes and goes on to perform the job
+    ttl = settings.current().heartbeat_ttl_s
+    later = time.time() + ttl + 1
+    reap(connection, [queue.name], now=later)
+    assert connection.zcard(queue.started_job_registry.key) == 0
+    ran = stalled.perform_job(job, queue, execution)
+
+    # Then it does not start it: nothing ran, and the job is still waiting in the queue's intermediate list
+    assert ran is False
+    assert handle.status() is Status.QUEUED
+    assert connection.hget(job.key, "started_at") in (None, b"")
+    assert connection.lrange(queue.intermediate_queue_key, 0, -1) == [job.id.encode()]
+
+    # And the reaper puts it back on its queue a TTL later, where a worker runs it: once, to the end
+    assert reap(connection, [queue.name], now=later) == {}  # first seen, in its grace period
+    assert reap(connection, [queue.name], now=later + ttl + 1) == {job.id: "requeued"}
+    worker(connection, queue).work(burst=True, max_jobs=1)
+    assert handle.status() is Status.SUCCEEDED
+    assert handle.result() == 5
+    assert connection.hget(job.key, "stalwart_attempt") == b"1"
+
+
+def test_a_worker_that_stalled_before_registering_its_job_does_not_run_it_beside_the_queue(
+    connection: redis.Redis,
+) -> None:
+    # Given a job that a worker dequeued, then stalled before registering its execution, for so long that
+    # the reaper put the job back on its queue
+    handle = Add.enqueue(connection=connection, a=1, b=1)
+    queue = Queue(Add.queue, connection=connection, serializer=JSONSerializer)
+    stalled = worker(connection, queue)
+    taken = stalled.dequeue_job_and_maintain_ttl(timeout=1)
+    assert taken is not None
+    job, _ = taken
+    ttl = settings.current().heartbeat_ttl_s
+    later = time.time() + ttl + 1
+    assert reap(connection, [queue.name], now=later) == {}
+    assert reap(connection, [queue.name], now=later + ttl + 1) == {job.id: "requeued"}
+
+    # When the worker wakes, registers the execution and goes on to perform the job
+    execution = stalled.prepare_execution(job)
+    ran = stalled.perform_job(job, queue, execution)
+
+    # Then it does not run it (the copy on the queue is the one that runs), and drops its execution
+    assert ran is False
+    assert handle.status() is Status.QUEUED
+    assert connection.lrange(queue.key, 0, -1) == [job.id.encode()]
+    assert connection.zcard(queue.started_job_registry.key) == 0
+    worker(connection, queue).work(burst=True)
+    assert handle.status() is Status.SUCCEEDED
+    assert handle.result() == 2
+    assert connection.hget(job.key, "stalwart_attempt") == b"1"
