@@ -27,7 +27,8 @@ from typing import cast
 import pytest
 import redis
 
-from jobs import Classification, DeadLetterQueue, EmbeddedRedis, Status
+from jobs import Classification, DeadLetterQueue, Status
+from tests.hardening.outage_run import outage_run
 from tests.hardening.races_jobs import RACES_QUEUE, FinishesDuringRedisOutages
 from tests.hardening.test_races import IMPORT, gone, heartbeats, lines, log_records
 from tests.workers import Workers, stalwart, wait_for
@@ -163,25 +164,18 @@ def test_a_forking_worker_keeps_watching_its_work_horse_through_a_redis_outage_l
     # Slow: about 10 s.
     # Given a forking worker on a Redis of its own (AOF on), heartbeats every second and a 3 s TTL, whose
     # work-horse runs an idempotent job that touches no Redis itself
-    server = EmbeddedRedis(tmp_path / "redis")
-    url = server.start()
-    port = server.port
-    pool = Workers({**subprocess_env, **FAST, "REDIS_URL": url}, tmp_path)
-    connection = redis.Redis.from_url(url)
-    starts, ends, release = tmp_path / "starts", tmp_path / "ends", tmp_path / "release"
-    try:
-        worker = pool.start(*IMPORT, "--queue", RACES_QUEUE)
-        handle = FinishesDuringRedisOutages.enqueue(
-            connection=connection, starts=str(starts), ends=str(ends), release=str(release)
-        )
+    with outage_run(tmp_path, subprocess_env, **FAST) as stage:
+        connection, starts, release = stage.connection, stage.starts, stage.release
+        worker = stage.pool.start(*IMPORT, "--queue", RACES_QUEUE)
+        handle = stage.enqueue()
         wait_for(lambda: lines(starts) == 1)
         horse = int(starts.read_text().split()[0])
         deadline = max(score for _, score in heartbeats(connection, handle.id))
 
         # When Redis goes away while the job runs, for longer than the heartbeat TTL, and comes back
-        server.stop()
+        stage.redis_down()
         wait_for(lambda: time.time() > deadline + 2)
-        server.start(port=port)
+        stage.redis_up()
         back_at = time.time()
 
         # Then the worker, still watching its work-horse, renews the job's heartbeat: the job is still the
@@ -197,9 +191,6 @@ def test_a_forking_worker_keeps_watching_its_work_horse_through_a_redis_outage_l
         assert handle.wait(timeout_s=30) is Status.SUCCEEDED
         assert (lines(starts), connection.hget(f"rq:job:{handle.id}", "stalwart_kills")) == (1, None)
         assert worker.poll() is None
-        said = [str(r["msg"]) for r in log_records(pool.log_of(0))]
+        said = [str(r["msg"]) for r in log_records(stage.pool.log_of(0))]
         assert any(m.startswith(f"could not renew the heartbeat of job {handle.id}") for m in said), said
         assert not [m for m in said if "RQ worker loop ended" in m or m.startswith("lost Redis (")], said
-    finally:
-        pool.kill_all()
-        server.stop()

@@ -33,15 +33,15 @@ from typing import cast
 import pytest
 import redis
 
-from jobs import DeadLetterEntry, DeadLetterError, DeadLetterQueue, EmbeddedRedis, JobHandle, Status, Worker
+from jobs import DeadLetterEntry, DeadLetterError, DeadLetterQueue, JobHandle, Status, Worker
 from jobs.dead_letter.replay import replay_all
 from tests.conftest import REPO
+from tests.hardening.outage_run import outage_run
 from tests.hardening.races_jobs import (
     RACES_QUEUE,
     BlocksUntilReleased,
     BlocksUntilReleasedIdempotently,
     FailsOnceThenCounts,
-    FinishesDuringRedisOutages,
 )
 from tests.workers import STALWART, Workers, wait_for
 
@@ -441,24 +441,16 @@ def test_an_idempotent_job_whose_end_redis_restarts_swallowed_is_not_quarantined
     # down doubles it again. That restart runs RQ's own registry cleanup, which fails a job whose heartbeat
     # has lapsed before stalwart's reaper sees it: another bug, see the next test. The TTL outlasts the
     # first two restarts, so that stalwart's reaper is the one that settles the job.)
-    server = EmbeddedRedis(tmp_path / "redis")
-    url = server.start()
-    port = server.port
-    env = {
-        **subprocess_env,
-        "REDIS_URL": url,
-        "STALWART_HEARTBEAT_INTERVAL_S": "1",
-        "STALWART_HEARTBEAT_TTL_S": "7",
-        "STALWART_KILL_LIMIT": "2",
-    }
-    pool = Workers(env, tmp_path)
-    connection = redis.Redis.from_url(url)
-    starts, ends, release = tmp_path / "starts", tmp_path / "ends", tmp_path / "release"
-    try:
-        pool.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
-        handle = FinishesDuringRedisOutages.enqueue(
-            connection=connection, starts=str(starts), ends=str(ends), release=str(release)
-        )
+    with outage_run(
+        tmp_path,
+        subprocess_env,
+        STALWART_HEARTBEAT_INTERVAL_S="1",
+        STALWART_HEARTBEAT_TTL_S="7",
+        STALWART_KILL_LIMIT="2",
+    ) as stage:
+        connection, starts, ends, release = stage.connection, stage.starts, stage.ends, stage.release
+        stage.pool.start(*IMPORT, "--queue", RACES_QUEUE, "--in-process")
+        handle = stage.enqueue()
         for run in (1, 2):
             wait_for(partial(run_started_or_job_ended, starts, run, handle), timeout_s=30)
             if lines(starts) < run:
@@ -467,10 +459,10 @@ def test_an_idempotent_job_whose_end_redis_restarts_swallowed_is_not_quarantined
             # When Redis restarts just as a run ends, so the worker cannot record that the run ended (it
             # tries within milliseconds; Redis takes about half a second to start again): as many times in a
             # row as the kill limit, while the worker itself never dies
-            server.stop()
+            stage.redis_down()
             Path(f"{release}.{run}").touch()
             wait_for(partial(has_lines, ends, run))
-            server.start(port=port)
+            stage.redis_up()
 
         # Then the job is not quarantined as poison (it never took its worker down): once its runs are let
         # through, it ends succeeded
@@ -483,10 +475,7 @@ def test_an_idempotent_job_whose_end_redis_restarts_swallowed_is_not_quarantined
             f"stalwart_kills={connection.hget(f'rq:job:{handle.id}', 'stalwart_kills')!r}"
             + (f"; dead-letter entry: {entry.classification}: {entry.message}" if entry else "")
         )
-        assert pool.started[0].poll() is None
-    finally:
-        pool.kill_all()
-        server.stop()
+        assert stage.pool.started[0].poll() is None
 
 
 def gone(pid: int) -> bool:
@@ -504,31 +493,20 @@ def test_an_idempotent_job_running_through_a_redis_outage_ends_succeeded_and_not
     # Slow: about 12 s (Redis stays down past the 3 s heartbeat TTL; the worker reconnects with backoff).
     # Given a forking worker on a Redis of its own (AOF on), heartbeats every second and a 3 s TTL, whose
     # work-horse runs an idempotent job that touches no Redis itself
-    server = EmbeddedRedis(tmp_path / "redis")
-    url = server.start()
-    port = server.port
-    env = {
-        **subprocess_env,
-        "REDIS_URL": url,
-        "STALWART_HEARTBEAT_INTERVAL_S": "1",
-        "STALWART_HEARTBEAT_TTL_S": "3",
-    }
-    pool = Workers(env, tmp_path)
-    connection = redis.Redis.from_url(url)
-    starts, ends, release = tmp_path / "starts", tmp_path / "ends", tmp_path / "release"
-    try:
-        worker = pool.start(*IMPORT, "--queue", RACES_QUEUE)
-        handle = FinishesDuringRedisOutages.enqueue(
-            connection=connection, starts=str(starts), ends=str(ends), release=str(release)
-        )
+    with outage_run(
+        tmp_path, subprocess_env, STALWART_HEARTBEAT_INTERVAL_S="1", STALWART_HEARTBEAT_TTL_S="3"
+    ) as stage:
+        connection, starts, ends, release = stage.connection, stage.starts, stage.ends, stage.release
+        worker = stage.pool.start(*IMPORT, "--queue", RACES_QUEUE)
+        handle = stage.enqueue()
         wait_for(lambda: lines(starts) == 1)
         horse = int(starts.read_text().split()[0])
         deadline = max(score for _, score in heartbeats(connection, handle.id))
 
         # When Redis goes away while the job runs, for longer than the heartbeat TTL, and comes back
-        server.stop()
+        stage.redis_down()
         wait_for(lambda: time.time() > deadline + 1)  # the outage: until the job's heartbeat has lapsed
-        server.start(port=port)
+        stage.redis_up()
         back_at = time.time()
 
         # ... and the job is still running when the worker has dealt with the outage: it settled the job,
@@ -552,6 +530,3 @@ def test_an_idempotent_job_running_through_a_redis_outage_ends_succeeded_and_not
             + (f"; its dead-letter entry is {entry.status}: {entry.message}" if entry else "")
         )
         assert worker.poll() is None
-    finally:
-        pool.kill_all()
-        server.stop()
