@@ -491,8 +491,16 @@ def rq_keys(connection: redis.Redis) -> list[bytes]:
     return sorted(connection.scan_iter(match="rq:*"))
 
 
-def test_a_bulk_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that_prefix(
-    own_redis: EmbeddedRedis, team2_env: dict[str, str], tmp_path: Path
+@pytest.mark.parametrize(
+    ("replay", "said"),
+    [
+        (("--all", "--yes"), "replayed 1 entry\n"),  # wrote RQ's keys literally before the fix
+        (("ENTRY",), "replayed ENTRY as job "),  # went through RQ's Queue, so it followed the prefix already
+    ],
+    ids=["bulk", "single"],
+)
+def test_a_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that_prefix(
+    own_redis: EmbeddedRedis, team2_env: dict[str, str], tmp_path: Path, replay: tuple[str, ...], said: str
 ) -> None:
     # Given a worker with RQ_KEY_PREFIX=team2, and a job it dead-lettered
     connection = redis.Redis.from_url(own_redis.url)
@@ -505,36 +513,15 @@ def test_a_bulk_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that
         wait_for(lambda: dlq.exists(entry_id), timeout_s=30)
         marker.touch()  # the cause is fixed: a replay succeeds
 
-        # When every dead entry is replayed from the command line, also with RQ_KEY_PREFIX=team2
-        replayed = stalwart("dlq", "replay", "--all", "--yes", *TROUBLE_JOBS, env=team2_env)
+        # When the entry is replayed from the command line, also with RQ_KEY_PREFIX=team2
+        args = [entry_id if arg == "ENTRY" else arg for arg in replay]
+        replayed = stalwart("dlq", "replay", *args, *TROUBLE_JOBS, env=team2_env)
 
         # Then the replay went where team2's worker reads, which runs it: the entry is resolved
-        assert (replayed.returncode, replayed.stdout) == (0, "replayed 1 entry\n"), replayed.stderr[-800:]
-        assert rq_keys(connection) == []
-        wait_for(lambda: dlq.get(entry_id).status == "resolved", timeout_s=30)
-    finally:
-        pool.kill_all()
-
-
-def test_a_single_replay_with_a_custom_rq_key_prefix_is_run_by_the_workers_of_that_prefix(
-    own_redis: EmbeddedRedis, team2_env: dict[str, str], tmp_path: Path
-) -> None:
-    """Passes today (the single replay enqueues through RQ's Queue); kept so the fix does not break it."""
-    connection = redis.Redis.from_url(own_redis.url)
-    pool = Workers(team2_env, tmp_path)
-    try:
-        pool.start(*TROUBLE_JOBS)
-        marker = tmp_path / "fixed"
-        entry_id = enqueue_as_team2(team2_env, "TroubleFailsUntilFileExists", path=str(marker))
-        dlq = DeadLetterQueue(connection)
-        wait_for(lambda: dlq.exists(entry_id), timeout_s=30)
-        marker.touch()
-
-        replayed = stalwart("dlq", "replay", entry_id, *TROUBLE_JOBS, env=team2_env)
-
         assert replayed.returncode == 0, replayed.stderr[-800:]
-        wait_for(lambda: dlq.get(entry_id).status == "resolved", timeout_s=30)
+        assert replayed.stdout.startswith(said.replace("ENTRY", entry_id)), replayed.stdout
         assert rq_keys(connection) == []
+        wait_for(lambda: dlq.get(entry_id).status == "resolved", timeout_s=30)
     finally:
         pool.kill_all()
 
