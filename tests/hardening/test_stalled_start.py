@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 
 import redis
+from rq.job import Job as RQJob
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
 
-from jobs import Status, settings
+from jobs import JobHandle, Status, settings
 from jobs.rq_adapter.job_format import SafeRQJob
 from jobs.runtime.reaper import reap
 from jobs.runtime.rq_worker import InProcessWorker
@@ -34,16 +35,21 @@ def worker(connection: redis.Redis, queue: Queue) -> InProcessWorker:
     )
 
 
+def dequeued(connection: redis.Redis, a: int, b: int) -> tuple[JobHandle, Queue, InProcessWorker, RQJob]:
+    """An ``Add`` job, taken from its queue by a worker that has done nothing more with it yet."""
+    handle = Add.enqueue(connection=connection, a=a, b=b)
+    queue = Queue(Add.queue, connection=connection, serializer=JSONSerializer)
+    taker = worker(connection, queue)
+    taken = taker.dequeue_job_and_maintain_ttl(timeout=1)
+    assert taken is not None
+    return handle, queue, taker, taken[0]
+
+
 def test_a_worker_that_stalled_before_starting_its_job_leaves_it_to_the_queue_and_it_runs_once(
     connection: redis.Redis,
 ) -> None:
     # Given a job that a worker dequeued and whose execution it registered, before it stalled
-    handle = Add.enqueue(connection=connection, a=2, b=3)
-    queue = Queue(Add.queue, connection=connection, serializer=JSONSerializer)
-    stalled = worker(connection, queue)
-    taken = stalled.dequeue_job_and_maintain_ttl(timeout=1)
-    assert taken is not None
-    job, _ = taken
+    handle, queue, stalled, job = dequeued(connection, 2, 3)
     execution = stalled.prepare_execution(job)
 
     # When its heartbeat lapses, so the reaper gives the attempt up (the job never started), and only then
@@ -74,12 +80,7 @@ def test_a_worker_that_stalled_before_registering_its_job_does_not_run_it_beside
 ) -> None:
     # Given a job that a worker dequeued, then stalled before registering its execution, for so long that
     # the reaper put the job back on its queue
-    handle = Add.enqueue(connection=connection, a=1, b=1)
-    queue = Queue(Add.queue, connection=connection, serializer=JSONSerializer)
-    stalled = worker(connection, queue)
-    taken = stalled.dequeue_job_and_maintain_ttl(timeout=1)
-    assert taken is not None
-    job, _ = taken
+    handle, queue, stalled, job = dequeued(connection, 1, 1)
     ttl = settings.current().heartbeat_ttl_s
     later = time.time() + ttl + 1
     assert reap(connection, [queue.name], now=later) == {}
