@@ -12,8 +12,9 @@ import redis
 
 from jobs import settings
 from jobs.connection.embedded import EmbeddedRedis
+from tests.workers import FAST_HEARTBEATS, REPO, Workers
 
-REPO = Path(__file__).resolve().parent.parent
+__all__ = ["REPO"]
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +61,27 @@ def fresh_settings() -> Iterator[None]:
     settings.reset()
     yield
     settings.reset()
+
+
+@pytest.fixture
+def fast_heartbeats(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """``FAST_HEARTBEATS``, in this process and in the ``stalwart`` processes the test starts."""
+    for name, value in FAST_HEARTBEATS.items():
+        monkeypatch.setenv(name, value)
+        subprocess_env[name] = value
+    return subprocess_env
+
+
+@pytest.fixture
+def worker_env(fast_heartbeats: dict[str, str]) -> dict[str, str]:
+    """The environment ``workers`` start with (a test module may override it)."""
+    return fast_heartbeats
+
+
+@pytest.fixture
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    """Worker processes a test starts, each logging to a file in ``tmp_path``; all SIGKILLed at its end
+    (a stopped one too)."""
+    pool = Workers(worker_env, tmp_path)
+    yield pool
+    pool.kill_all()

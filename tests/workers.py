@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import REPO
-
+REPO = Path(__file__).resolve().parent.parent  # this checkout
 STALWART = [sys.executable, "-m", "jobs.cli"]
+# Heartbeats every second, abandoned after 3 s without one (the defaults are 5 s and 15 s).
+FAST_HEARTBEATS = {"STALWART_HEARTBEAT_INTERVAL_S": "1", "STALWART_HEARTBEAT_TTL_S": "3"}
 
 
 def stalwart(

@@ -20,7 +20,6 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -31,25 +30,15 @@ from jobs import Classification, DeadLetterQueue, Status
 from tests.hardening.outage_run import outage_run
 from tests.hardening.races_jobs import RACES_QUEUE, FinishesDuringRedisOutages
 from tests.hardening.test_races import IMPORT, gone, heartbeats, lines, log_records
-from tests.workers import Workers, stalwart, wait_for
-
-FAST = {"STALWART_HEARTBEAT_INTERVAL_S": "1", "STALWART_HEARTBEAT_TTL_S": "3"}
+from tests.workers import FAST_HEARTBEATS, Workers, stalwart, wait_for
 
 
 @pytest.fixture
-def env(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Heartbeats every second, abandoned after 3 s without one; a kill limit of 2."""
-    for name, value in {**FAST, "STALWART_KILL_LIMIT": "2"}.items():
-        monkeypatch.setenv(name, value)
-        subprocess_env[name] = value
-    return subprocess_env
-
-
-@pytest.fixture
-def workers(env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(env, tmp_path)
-    yield pool
-    pool.kill_all()
+def worker_env(fast_heartbeats: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Fast heartbeats, and a kill limit of 2 (the default is 3)."""
+    monkeypatch.setenv("STALWART_KILL_LIMIT", "2")
+    fast_heartbeats["STALWART_KILL_LIMIT"] = "2"
+    return fast_heartbeats
 
 
 def history(connection: redis.Redis, job_id: str) -> list[dict[str, object]]:
@@ -125,7 +114,7 @@ def test_heartbeats_that_lapsed_while_the_worker_lived_settle_the_attempt_withou
 
 
 def test_stats_leave_a_job_whose_heartbeat_lapsed_to_the_reaper(
-    connection: redis.Redis, env: dict[str, str], workers: Workers, tmp_path: Path
+    connection: redis.Redis, worker_env: dict[str, str], workers: Workers, tmp_path: Path
 ) -> None:
     # Slow: about 5 s.
     # Given a job whose in-process worker was killed mid-run, its heartbeat lapsed (no worker runs now)
@@ -141,7 +130,7 @@ def test_stats_leave_a_job_whose_heartbeat_lapsed_to_the_reaper(
     wait_for(lambda: time.time() > deadline + 0.5)
 
     # When someone looks at the statistics (RQ's registry `count` cleans the started registry)
-    shown = stalwart("stats", env=env)
+    shown = stalwart("stats", env=worker_env)
     assert shown.returncode == 0, shown.stderr
 
     # Then the job is still started, waiting for a reaper; RQ did not fail it behind stalwart's back
@@ -164,7 +153,7 @@ def test_a_forking_worker_keeps_watching_its_work_horse_through_a_redis_outage_l
     # Slow: about 10 s.
     # Given a forking worker on a Redis of its own (AOF on), heartbeats every second and a 3 s TTL, whose
     # work-horse runs an idempotent job that touches no Redis itself
-    with outage_run(tmp_path, subprocess_env, **FAST) as stage:
+    with outage_run(tmp_path, subprocess_env, **FAST_HEARTBEATS) as stage:
         connection, starts, release = stage.connection, stage.starts, stage.release
         worker = stage.pool.start(*IMPORT, "--queue", RACES_QUEUE)
         handle = stage.enqueue()

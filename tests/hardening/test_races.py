@@ -25,12 +25,11 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import cast
 
-import pytest
 import redis
 
 from jobs import DeadLetterEntry, DeadLetterError, DeadLetterQueue, JobHandle, Status, Worker
@@ -43,7 +42,7 @@ from tests.hardening.races_jobs import (
     BlocksUntilReleasedIdempotently,
     FailsOnceThenCounts,
 )
-from tests.workers import STALWART, Workers, wait_for
+from tests.workers import FAST_HEARTBEATS, STALWART, Workers, wait_for
 
 IMPORT = ("--import", "tests.hardening.races_jobs")
 QUEUE_KEY = f"rq:queue:{RACES_QUEUE}"  # RQ's list of the queue's waiting job ids
@@ -235,22 +234,6 @@ def test_a_bulk_replay_skips_an_entry_discarded_after_it_was_listed_and_reports_
 
 
 # -- a stalled worker's job ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def fast_heartbeats(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Heartbeats every second, abandoned after 3 s without one (the defaults are 5 s and 15 s)."""
-    for name, value in (("STALWART_HEARTBEAT_INTERVAL_S", "1"), ("STALWART_HEARTBEAT_TTL_S", "3")):
-        monkeypatch.setenv(name, value)
-        subprocess_env[name] = value
-    return subprocess_env
-
-
-@pytest.fixture
-def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(fast_heartbeats, tmp_path)
-    yield pool
-    pool.kill_all()  # SIGKILL ends a stopped process too
 
 
 def test_a_stalled_worker_that_finishes_after_its_job_was_settled_leaves_one_final_state(
@@ -493,9 +476,7 @@ def test_an_idempotent_job_running_through_a_redis_outage_ends_succeeded_and_not
     # Slow: about 12 s (Redis stays down past the 3 s heartbeat TTL; the worker reconnects with backoff).
     # Given a forking worker on a Redis of its own (AOF on), heartbeats every second and a 3 s TTL, whose
     # work-horse runs an idempotent job that touches no Redis itself
-    with outage_run(
-        tmp_path, subprocess_env, STALWART_HEARTBEAT_INTERVAL_S="1", STALWART_HEARTBEAT_TTL_S="3"
-    ) as stage:
+    with outage_run(tmp_path, subprocess_env, **FAST_HEARTBEATS) as stage:
         connection, starts, ends, release = stage.connection, stage.starts, stage.ends, stage.release
         worker = stage.pool.start(*IMPORT, "--queue", RACES_QUEUE)
         handle = stage.enqueue()

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,6 @@ from tests.sample_jobs import (
     WaitsForKey,
 )
 from tests.workers import Workers, wait_for
-
-
-@pytest.fixture
-def fast_heartbeats(subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    for name, value in (("STALWART_HEARTBEAT_INTERVAL_S", "1"), ("STALWART_HEARTBEAT_TTL_S", "3")):
-        monkeypatch.setenv(name, value)
-        subprocess_env[name] = value
-    return subprocess_env
-
-
-@pytest.fixture
-def workers(fast_heartbeats: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    pool = Workers(fast_heartbeats, tmp_path)
-    yield pool
-    pool.kill_all()
 
 
 def children_of(parent: int) -> set[int]:
