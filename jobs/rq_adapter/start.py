@@ -18,10 +18,10 @@ here, and its execution is dropped.
 
 from __future__ import annotations
 
-import redis
 from rq.job import JobStatus
 from rq.queue import Queue
 from rq.utils import now, utcformat
+from rq.worker import BaseWorker
 
 from .. import _keys
 from .job_format import SafeRQJob, attempt_token
@@ -29,10 +29,15 @@ from .job_format import SafeRQJob, attempt_token
 # KEYS: the job's hash, its queue's started registry, its queue's intermediate list, the reaper's note of
 # when it first saw the id waiting there, the queue. (An id dequeued without the intermediate list, as RQ
 # takes from several queues at once, is not in it: it starts unless it is on its queue again; only then is
-# the queue searched.) ARGV: the execution's member in the registry, the job id, the time, the worker's
-# name, the attempt's number and token, the status, the attempt and token fields.
+# the queue searched.), the worker's hash and its executions. ARGV: the execution's member in the
+# registry, the job id, the time, the worker's name, the attempt's number and token, the status, the
+# attempt and token fields, the worker's heartbeat TTL. The worker's heartbeat (RQ's, which its
+# prepare_job_execution sent with the start) is renewed whatever happens, in the same round trip.
 # Returns STARTED, GIVEN_UP (the execution was dropped) or REQUEUED (the id was put back on its queue).
 _START = """
+redis.call('HSET', KEYS[6], 'last_heartbeat', ARGV[3])
+redis.call('EXPIRE', KEYS[6], ARGV[10])
+redis.call('EXPIRE', KEYS[7], ARGV[10])
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   return 0
 end
@@ -49,33 +54,38 @@ return 1
 GIVEN_UP, STARTED, REQUEUED = 0, 1, 2
 
 
-def start_attempt(connection: redis.Redis, job: SafeRQJob, queue: Queue, worker_name: str) -> int:
-    """Mark ``job`` started as its execution ``job.execution_id``: ``STARTED``; or ``GIVEN_UP`` (the
-    execution is no longer registered) or ``REQUEUED`` (the id is back on its queue), and nothing ran."""
+def start_attempt(worker: BaseWorker, job: SafeRQJob, queue: Queue, heartbeat_ttl: int) -> int:
+    """Mark ``job`` started by ``worker`` as its execution ``job.execution_id``: ``STARTED``; or ``GIVEN_UP``
+    (the execution is no longer registered) or ``REQUEUED`` (the id is back on its queue), and nothing
+    ran. Either way the worker's heartbeat is renewed."""
     execution_id = job.execution_id or ""
     number = job.previous_attempts + 1
     token = attempt_token(number, execution_id)
     at = now()
-    started = connection.register_script(_START)(
+    started = worker.connection.register_script(_START)(
         keys=[
             job.key,
             queue.started_job_registry.key,
             queue.intermediate_queue_key,
             _keys.dequeued(job.id),
             queue.key,
+            worker.key,
+            worker.executions_key,
         ],
         args=[
             f"{job.id}:{execution_id}",
             job.id,
             utcformat(at),
-            worker_name,
+            worker.name,
             number,
             token,
             JobStatus.STARTED.value,
             _keys.FIELD_ATTEMPT,
             _keys.FIELD_TOKEN,
+            heartbeat_ttl,
         ],
     )
+    worker.last_heartbeat = at
     if started == STARTED:
-        job.mark_started(worker_name, at, token)
+        job.mark_started(worker.name, at, token)
     return int(started)

@@ -14,7 +14,7 @@ import gc
 import logging
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 from rq.exceptions import StopRequested
@@ -22,7 +22,7 @@ from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.queue import Queue
 from rq.utils import now
-from rq.worker import SimpleWorker
+from rq.worker import BaseWorker, SimpleWorker
 from rq.worker import Worker as ForkingRQWorker
 from rq.worker_registration import clean_worker_registry
 
@@ -77,7 +77,6 @@ class _Bookkeeping:
     death_penalty_class: Any
     name: str
     default_result_ttl: int
-    heartbeat: Callable[..., None]
     maintain_heartbeats: Callable[..., None]
     cleanup_execution: Callable[..., None]
     increment_successful_job_count: Callable[..., None]
@@ -143,8 +142,7 @@ class _Bookkeeping:
         job.execution_id = execution.id  # the attempt's token names it (finishing/fence.py)
         try:
             # Every dequeue moves the id into its queue's intermediate list (ReliableQueue): it leaves it now.
-            self.heartbeat(self.get_heartbeat_ttl(job))
-            started = start_attempt(self.connection, job, queue, self.name)
+            started = start_attempt(cast(BaseWorker, self), job, queue, self.get_heartbeat_ttl(job))
             if started != STARTED:
                 log.warning(
                     "job %s was not started here: this worker stalled before starting it for longer than "
