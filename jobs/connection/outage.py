@@ -20,16 +20,24 @@ _WAITED_OUT = (
 )
 
 
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a full Redis refusing a write: a command's OOM, or a script's (which Redis 6
+    reports as a script error quoting it)."""
+    if isinstance(error, redis.exceptions.OutOfMemoryError):
+        return True
+    return isinstance(error, redis.ResponseError) and "-OOM command not allowed" in str(error)
+
+
 def is_outage(error: BaseException) -> bool:
     """Whether ``error`` means Redis cannot take this worker's writes for now (rather than a bug)."""
-    if isinstance(error, _WAITED_OUT):
+    if isinstance(error, _WAITED_OUT) or is_out_of_memory(error):
         return True
     return isinstance(error, redis.ResponseError) and str(error).startswith("MISCONF")
 
 
 def describe(error: BaseException) -> str:
     """What the outage is, for a log line or an error: ``lost Redis (...)``, ``Redis is full (...)``, ..."""
-    if isinstance(error, redis.exceptions.OutOfMemoryError):
+    if is_out_of_memory(error):
         return (
             f"Redis is full (maxmemory reached, it refuses writes: {error}); free memory in Redis or raise "
             "its maxmemory"
