@@ -25,6 +25,8 @@ FIELD_KILLS = "stalwart_kills"
 # The token of the job's current attempt ("<attempt>:<execution id>"), written when the attempt starts and
 # removed by whoever settles it: a settler that finds it gone or replaced came second (finishing/fence.py).
 FIELD_TOKEN = "stalwart_token"
+# A unique job's claim key (see ``unique``), released when the job ends.
+FIELD_UNIQUE = "stalwart_unique"
 
 
 def prefix() -> str:
@@ -118,6 +120,34 @@ def reaper_lock(queue: str) -> str:
 def dequeued(job_id: str) -> str:
     """When a reaper first saw a job dequeued and not started (it puts it back after a grace period)."""
     return f"{prefix()}dequeued:{job_id}"
+
+
+# -- time: jobs due later (delayed jobs, retries, snoozes) and the scheduler that moves them when due; unique
+# jobs' claims.
+
+
+def schedule() -> str:
+    """Every job due later, across queues, scored by its due time in epoch seconds (Redis's clock).
+
+    RQ's per-queue scheduled registries hold the same ids with the same scores, for RQ's tools; this one
+    set lets the scheduler find the next due job in one read.
+    """
+    return f"{prefix()}schedule:due"
+
+
+def schedule_wake() -> str:
+    """The channel every write of a due time publishes on, so the scheduler wakes for an earlier job."""
+    return f"{prefix()}schedule:wake"
+
+
+def scheduler_leader() -> str:
+    """The lease of the one scheduler that moves due jobs across the fleet (its holder's token)."""
+    return f"{prefix()}scheduler:leader"
+
+
+def unique(job: str, idempotency_key: str) -> str:
+    """The id of the job holding a unique job's idempotency key (while queued, scheduled or running)."""
+    return f"{prefix()}unique:{job}:{idempotency_key}"
 
 
 # -- telemetry and checks

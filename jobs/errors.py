@@ -30,12 +30,16 @@ class JobDefinitionError(JobsError, TypeError):
 class PayloadError(JobsError, ValueError):
     """The arguments given to ``enqueue`` cannot become a job; nothing was enqueued."""
 
-    def __init__(self, job: str, argument: str | None, problem: str) -> None:
+    def __init__(self, job: str, argument: str | None, problem: str, index: int | None = None) -> None:
         self.job = job
         self.argument = argument
         self.problem = problem
+        # Which payload of an ``enqueue_many`` it is (counted from 0), if it came from one.
+        self.index = index
         where = f"argument {argument!r} of {job}" if argument else job
-        super().__init__(f"cannot enqueue {job}: {where} {problem}")
+        which = "" if index is None else f"payload {index} (counted from 0): "
+        done = "; nothing was enqueued" if index is not None else ""
+        super().__init__(f"cannot enqueue {job}: {which}{where} {problem}{done}")
 
 
 class UnknownJobError(JobsError, LookupError):

@@ -43,6 +43,7 @@ class Settings:
     heartbeat_interval_s: int = 5
     heartbeat_ttl_s: int = 15
     kill_limit: int = 3
+    scheduler_lease_s: int = 5
     # Dead-letter queue
     dlq_alert_size: int = 1000
     dlq_retention_days: float | None = None
@@ -79,6 +80,7 @@ class Settings:
             heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
             heartbeat_ttl_s=read.number("STALWART_HEARTBEAT_TTL_S", int, 15, minimum=2),
             kill_limit=read.number("STALWART_KILL_LIMIT", int, 3, minimum=1),
+            scheduler_lease_s=read.number("STALWART_SCHEDULER_LEASE_S", int, 5, minimum=1),
             dlq_alert_size=read.number("STALWART_DLQ_ALERT_SIZE", int, 1000, minimum=0),
             dlq_retention_days=read.optional_number("STALWART_DLQ_RETENTION_DAYS", float, minimum=0),
             dlq_archive=_path(read.text("STALWART_DLQ_ARCHIVE")),

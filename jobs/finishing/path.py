@@ -35,6 +35,7 @@ from ..model.entry import DeadLetterEntry
 from ..model.outcome import HOST, Outcome, Status
 from ..rq_adapter.enqueue import FAILED_JOB_TTL_S
 from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.put import release_unique
 from ..telemetry.alerts import dead_letter_alert, raise_alert
 from . import fence
 from .counts import Count, counts
@@ -42,6 +43,9 @@ from .hooks import after_dead_letter
 from .records import entry_for
 
 log = logging.getLogger("stalwart.worker")
+
+# How a job ends for good (a retry or a snooze is not an end).
+ENDED = frozenset({Status.SUCCEEDED, Status.NEGATIVE, Status.DEAD_LETTERED})
 
 
 @dataclass
@@ -59,6 +63,8 @@ class Ending:
     resolves: tuple[DeadLetterEntry, dict[str, Any]] | None = None
     # The dead-letter entry this job's death would be recorded in: its own id, or the entry it replays.
     entry_id: str = ""
+    # A unique job's claim (rq_adapter/put.py): released once the job has ended, so a new one may run.
+    unique_claim: str | None = None
     _after: bool = field(default=False, repr=False)
 
     def write(self, pipeline: Pipeline) -> None:
@@ -74,6 +80,8 @@ class Ending:
             dlq.set_status(self.resolves[0], "resolved", self.resolves[1], pipeline=pipeline)
         stats.write(pipeline, self.counts)
         pipeline.hset(self.job_key, mapping=self.fields)
+        if self.unique_claim is not None and self.outcome.status in ENDED:
+            release_unique(pipeline, self.unique_claim, self.outcome.job_id)
         fence.spend(pipeline, self.job_key)
         if self.entry is not None:
             pipeline.expire(self.job_key, FAILED_JOB_TTL_S)
@@ -207,7 +215,7 @@ def finish(
         written[_keys.FIELD_SNOOZED_SINCE] = outcome.snoozed_since
     elif job.snoozed_since is not None and outcome.status is not Status.DEAD_LETTERED:
         written[_keys.FIELD_SNOOZED_SINCE] = ""  # it ran: a later snooze starts its own clock
-    ending = Ending(connection, job.key, outcome, written, counts(outcome))
+    ending = Ending(connection, job.key, outcome, written, counts(outcome), unique_claim=job.unique_claim)
     replay_of = job.meta_fields.get("replay_of")
     ending.entry_id = replay_of if isinstance(replay_of, str) else job.id
     original = _entry_or_none(connection, replay_of) if isinstance(replay_of, str) else None

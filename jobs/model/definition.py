@@ -39,6 +39,7 @@ class JobDefinition:
     circuit_failure_threshold: ClassVar[int] = 5
     circuit_reset_after_s: ClassVar[float] = 30
     give_up_after_s: ClassVar[float] = 3600
+    unique: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
 
     budgets: ClassVar[Budgets]

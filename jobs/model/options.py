@@ -124,11 +124,23 @@ OPTIONS: dict[str, Callable[[object], str | None]] = {
     "circuit_failure_threshold": _check_whole_number("circuit_failure_threshold = 5"),
     "circuit_reset_after_s": _check_positive_number("circuit_reset_after_s = 30"),
     "give_up_after_s": _check_positive_number("give_up_after_s = 3600"),
+    "unique": _check_bool("unique"),
     "abstract": _check_bool("abstract"),
 }
 
 # Methods a subclass may define; listed so a misspelt one is caught like an option.
-METHODS = frozenset({"perform", "describe", "idempotency_key_for", "on_dead_letter", "enqueue"})
+METHODS = frozenset(
+    {
+        "perform",
+        "describe",
+        "idempotency_key_for",
+        "on_dead_letter",
+        "enqueue",
+        "enqueue_in",
+        "enqueue_at",
+        "enqueue_many",
+    }
+)
 
 
 def validate_class(cls: type, own: Mapping[str, Any]) -> None:

@@ -27,9 +27,11 @@ from resilience import Exponential, redact
 from .. import settings
 from ..connection.bounded import bounded, twin_of
 from ..connection.client import shared
+from ..connection.outage import is_out_of_memory
 from ..errors import EnqueueError
 from ..model.definition import JobDefinition
-from .enqueue import enqueue_payload, job_exists
+from .enqueue import job_exists, raw_job
+from .put import Put, When, put, reply, unique_claim
 
 # 0.1, 0.2, 0.4, 0.8, then 1 s between attempts (each drawn from [d/2, d]).
 BACKOFF = Exponential(base=2, initial=0.1, cap=1.0)
@@ -81,13 +83,26 @@ class _Outcome:
 
     def __init__(self) -> None:
         self.maybe_sent = False
+        self.maybe_sent_before = False
         self.error: Exception | None = None
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where and when a job goes: now or later (``when``, ``seconds``), and whether it is unique."""
+
+    when: When = "now"
+    seconds: float = 0.0
+    unique: bool = False
+
+
+NOW = Delivery()
+
+
 def enqueue(
-    job: type[JobDefinition], body: dict[str, Any], connection: redis.Redis | None
-) -> tuple[str, redis.Redis]:
-    """Enqueue ``body`` for ``job``; returns the job id and the connection used. Raises EnqueueError."""
+    job: type[JobDefinition], body: dict[str, Any], connection: redis.Redis | None, delivery: Delivery = NOW
+) -> tuple[Put, redis.Redis]:
+    """Enqueue ``body`` for ``job``; returns what was put and the connection used. Raises EnqueueError."""
     job_id = str(uuid.uuid4())
     budget = _Budget(settings.current().enqueue_deadline_s)
     last = _Outcome()
@@ -96,8 +111,10 @@ def enqueue(
     while True:
         time_left = budget.start_attempt()
         try:
-            if _attempt(job, body, job_id, client, time_left, first=budget.attempts == 1, last=last):
-                return job_id, client
+            first = budget.attempts == 1
+            done = _attempt(job, body, job_id, client, time_left, delivery=delivery, first=first, last=last)
+            if done is not None:
+                return done, client
         finally:
             budget.end_attempt()
         wait = budget.wait_before_next()
@@ -113,21 +130,26 @@ def _attempt(
     client: redis.Redis,
     time_left: float,
     *,
+    delivery: Delivery,
     first: bool,
     last: _Outcome,
-) -> bool:
-    """One attempt through a twin of ``client`` bounded by ``time_left``; True once the job is in Redis."""
+) -> Put | None:
+    """One attempt through a twin of ``client`` bounded by ``time_left``; what it put, once in Redis."""
     # The first attempt's twin is kept (no new connection per enqueue); a retry's has less time left.
     twin = twin_of(client, time_left) if first else bounded(client, time_left)
     try:
-        if job_exists(twin, job_id):
-            return True  # an earlier attempt reached Redis even though its reply was lost
-        # Nothing sent before arrived; from here on, Redis may run the transaction whatever we hear back.
-        last.maybe_sent = True
-        enqueue_payload(job, body, twin, job_id=job_id)
-        return True
-    except redis.exceptions.OutOfMemoryError as err:
-        # Not retried: a full Redis does not empty itself in seconds. MULTI refused the whole job.
+        if not first and job_exists(twin, job_id):
+            return Put(job_id)  # an earlier attempt reached Redis even though its reply was lost
+        # Nothing sent before arrived; from here on, Redis may run the script whatever we hear back.
+        last.maybe_sent_before, last.maybe_sent = last.maybe_sent, True
+        claim = unique_claim(job.name, body["meta"]["idempotency_key"]) if delivery.unique else None
+        raw = raw_job(job, body, job_id)
+        return reply(put(twin, raw, job.queue, when=delivery.when, seconds=delivery.seconds, claim=claim))
+    except redis.ResponseError as err:
+        # A full Redis refuses the script's first write (so nothing at all is written), and says OOM.
+        if not is_out_of_memory(err):
+            raise
+        # Not retried: a full Redis does not empty itself in seconds.
         raise EnqueueError(
             f"could not enqueue {job.name} with {redact(body['kwargs'])}: Redis is out of memory "
             f"(maxmemory reached; {err}); nothing was enqueued: free memory in Redis (archive the "
@@ -135,7 +157,10 @@ def _attempt(
         ) from err
     except (redis.ConnectionError, redis.TimeoutError) as err:
         last.error = err
-        return False
+        if isinstance(err, redis.ConnectionError) and "connecting to" in str(err):
+            # redis-py's words for a connection that was never made: this attempt sent nothing.
+            last.maybe_sent = last.maybe_sent_before
+        return None
     finally:
         if not first:
             twin.connection_pool.disconnect()

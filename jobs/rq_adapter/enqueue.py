@@ -74,9 +74,9 @@ class RawJob:
     queue_key: str
 
 
-def raw_job(job: type[JobDefinition], body: dict[str, Any]) -> RawJob:
+def raw_job(job: type[JobDefinition], body: dict[str, Any], job_id: str | None = None) -> RawJob:
     """The writes that enqueue ``body`` as a new job, for a caller that makes them (a pipeline, a script)."""
-    job_id = str(uuid.uuid4())
+    job_id = job_id or str(uuid.uuid4())
     stamp = utcformat(now())
     data = serialized(body)
     return RawJob(

@@ -33,13 +33,26 @@ def _text(value: bytes | str) -> str:
 class JobHandle:
     """One enqueued job: its id, where it is now, and its result."""
 
-    def __init__(self, job_id: str, job: str, connection: redis.Redis) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        job: str,
+        connection: redis.Redis,
+        *,
+        deduplicated: bool = False,
+        due_at: float | None = None,
+    ) -> None:
         self.id = job_id
         self.job = job
         self.connection = connection
+        # A unique job already queued, scheduled or running: this handle is that job's, nothing was added.
+        self.deduplicated = deduplicated
+        # When the job is due (epoch seconds, Redis's clock), if it was enqueued for later.
+        self.due_at = due_at
 
     def __repr__(self) -> str:
-        return f"JobHandle(id={self.id!r}, job={self.job!r})"
+        extra = ", deduplicated=True" if self.deduplicated else ""
+        return f"JobHandle(id={self.id!r}, job={self.job!r}{extra})"
 
     def status(self) -> Status:
         """Where the job is now (one Redis round trip)."""

@@ -66,6 +66,8 @@ class SafeRQJob(RQJob):
     previous_attempts: int = 0
     snoozed_since: float | None = None
     kills: int = 0
+    # A unique job's claim on its idempotency key (rq_adapter/put.py), released when it ends.
+    unique_claim: str | None = None
     history: list[dict[str, Any]] = []  # noqa: RUF012 - replaced per instance by restore()
     # The execution (RQ's) the worker runs this attempt as, named before the attempt starts; and the
     # attempt's token once it has started (see finishing/fence.py).
@@ -142,6 +144,7 @@ class SafeRQJob(RQJob):
         self.history = values.get(_keys.FIELD_HISTORY, [])
         self.snoozed_since = values.get(_keys.FIELD_SNOOZED_SINCE)
         self.kills = values.get(_keys.FIELD_KILLS, 0)
+        self.unique_claim = values.get(_keys.FIELD_UNIQUE)
 
     def _deserialize_data(self) -> None:
         # JSON without NaN or Infinity (enqueue refuses them), then the depth limit, before anything

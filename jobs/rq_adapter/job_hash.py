@@ -101,6 +101,13 @@ def _history(raw: bytes) -> list[dict[str, Any]]:
     return records
 
 
+def _claim(raw: bytes) -> str:
+    text = raw.decode("utf-8")
+    if len(text) > 1024:
+        raise ValueError(f"{len(text):,} characters long")
+    return text
+
+
 def _ids(raw: bytes) -> list[str]:
     ids = json.loads(raw)
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
@@ -128,6 +135,7 @@ FIELDS: dict[str, tuple[Callable[[bytes], Any], str]] = {
     _keys.FIELD_HISTORY: (_history, "a JSON list of attempt records"),
     _keys.FIELD_SNOOZED_SINCE: (_finite, "a time"),
     _keys.FIELD_KILLS: (_count, "a count of deaths"),
+    _keys.FIELD_UNIQUE: (_claim, "a unique job's claim key"),
 }
 # Read for their form only; their values are never used.
 CHECKED: dict[str, tuple[Callable[[bytes], Any], str]] = {

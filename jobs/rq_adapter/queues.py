@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from typing import cast
 
 import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
-
-from .job_format import SafeRQJob
 
 
 def queue_counts(connection: redis.Redis) -> dict[str, dict[str, int]]:
@@ -48,19 +44,3 @@ def next_due(connection: redis.Redis, queues: Sequence[Queue]) -> float | None:
 def has_scheduled(connection: redis.Redis, queues: list[Queue]) -> bool:
     """Whether any of ``queues`` has a job scheduled for later."""
     return any(connection.zcard(q.scheduled_job_registry.key) for q in queues)
-
-
-def promote_scheduled(connection: redis.Redis, queues: list[Queue]) -> float:
-    """Move every scheduled job to its queue now; the longest wait this skipped, in seconds (tests)."""
-    skipped = 0.0
-    for queue in queues:
-        registry = queue.scheduled_job_registry
-        scheduled = cast(list[tuple[bytes, float]], connection.zrange(registry.key, 0, -1, withscores=True))
-        for raw_id, due in scheduled:
-            job = SafeRQJob.fetch(raw_id.decode(), connection=connection, serializer=JSONSerializer)
-            skipped = max(skipped, float(due) - time.time())
-            with connection.pipeline() as pipeline:
-                registry.remove(job, pipeline=pipeline)
-                queue._enqueue_job(job, pipeline=pipeline, at_front=job.should_enqueue_at_front())
-                pipeline.execute()
-    return skipped

@@ -42,7 +42,6 @@ from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import fetch, job_key, token_execution
 from ..telemetry.logs import JobContext, job_context
 from .dequeued import recover_dequeued
-from .scheduler import release_stale_locks
 
 log = logging.getLogger("stalwart.worker")
 
@@ -207,23 +206,20 @@ def reap(connection: redis.Redis, queues: Iterable[str], now: float | None = Non
 
 
 class Reaper(threading.Thread):
-    """A worker's background thread: says the worker is alive, settles abandoned jobs, renews its own
-    job's heartbeat, and takes over the scheduler when the worker that ran it died (RQ would wait for
-    its next maintenance)."""
+    """A worker's background thread: says the worker is alive, settles abandoned jobs, and renews its own
+    job's heartbeat."""
 
     def __init__(
         self,
         connection: redis.Redis,
         queues: list[str],
         beat: Callable[[], None] | None = None,
-        keep_scheduler: Callable[[], None] | None = None,
         worker_name: str | None = None,
     ) -> None:
         super().__init__(name="stalwart-reaper", daemon=True)
         self.connection = connection
         self.queues = queues
         self.beat = beat
-        self.keep_scheduler = keep_scheduler
         self.worker_name = worker_name
         self.stopping = threading.Event()
         # Since when Redis has answered every round (None: not yet, or not since the last error).
@@ -264,11 +260,8 @@ class Reaper(threading.Thread):
         mine = [name for name, got in zip(self.queues, won, strict=False) if got]
         if mine:
             reap(self.connection, mine)
-            release_stale_locks(self.connection, mine)
         if self.connection.set(_keys.reaper(), os.getpid(), nx=True, ex=interval):
             stats.report_gauges(self.connection)
-        if self.keep_scheduler is not None:
-            self.keep_scheduler()
 
     def stop(self) -> None:
         """Ask the thread to end after its current round."""

@@ -16,10 +16,8 @@ webhooks, RQ's own retries) is not looked at.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from redis.client import Pipeline
@@ -32,6 +30,7 @@ from ..finishing import fence
 from ..finishing.path import Ending, Late
 from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.schedule import schedule_in
 from .outages import through_outages
 
 
@@ -128,17 +127,16 @@ class Recorder:
         worker.cleanup_execution(job, pipeline=pipeline, execution=execution)
 
     def _scheduled(self, outcome: Outcome, pipeline: Pipeline) -> None:
-        """The job goes to RQ's scheduled registry, due after the backoff; the worker never sleeps on it."""
+        """The job is due again after the backoff (to the microsecond, on Redis's clock); the worker never
+        sleeps on it: the scheduler moves it when due (rq_adapter/schedule.py)."""
         job = self.job
         job._status = JobStatus.SCHEDULED
-        # RQ keeps whole seconds and truncates; round up so a retry never runs before its backoff.
-        due = datetime.fromtimestamp(math.ceil(now().timestamp() + (outcome.retry_in_s or 0)), timezone.utc)
         self.worker.cleanup_execution(job, pipeline=pipeline, execution=self.execution)
         job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
-        # When due, RQ's scheduler puts it at the front of its queue: the backoff is a retry's wait, not the
-        # backoff plus however long a backlog of new jobs takes to drain.
+        # When due, it goes to the front of its queue: the backoff is a retry's wait, not the backoff plus
+        # however long a backlog of new jobs takes to drain.
         pipeline.hset(job.key, "enqueue_at_front", 1)
-        self.queue.scheduled_job_registry.schedule(job, due, pipeline=pipeline)
+        schedule_in(pipeline, job.id, self.queue.name, outcome.retry_in_s or 0.0)
         self.worker.increment_failed_job_count(pipeline)
 
     def _working_time(self, pipeline: Pipeline) -> None:

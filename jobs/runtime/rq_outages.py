@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,16 +48,9 @@ class OutageTolerant:
     # The outage that ended the last work loop (None: it ended for another reason).
     outage: BaseException | None = None
     _heartbeat_failing = False
-    _torn_down = False
     # How long leaving pub/sub waits for RQ's pub/sub thread to end (it ends within milliseconds when
     # Redis answers the UNSUBSCRIBE).
     pubsub_join_s = 5.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # keep_scheduler (the Reaper's thread) against teardown (the loop's end): a scheduler started
-        # after teardown stopped the last one would outlive its worker object, unstopped.
-        self._scheduler_guard = threading.Lock()
 
     # Provided by RQ's BaseWorker.
     name: str
@@ -83,28 +75,6 @@ class OutageTolerant:
             if is_outage(err):
                 self.unsubscribe()
             raise
-
-    def keep_scheduler(self) -> None:
-        """Start the scheduler again if it died, unless this worker's loop has ended."""
-        with self._scheduler_guard:
-            if not self._torn_down:
-                super().keep_scheduler()  # type: ignore[misc]
-
-    def teardown(self) -> None:
-        """RQ's end of the loop (stop the scheduler, record the worker's end, leave pub/sub), once for all."""
-        with self._scheduler_guard:
-            self._torn_down = True
-        super().teardown()  # type: ignore[misc]
-
-    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
-        """RQ's start of the scheduler; through an outage, the worker runs without it for now."""
-        try:
-            super()._start_scheduler(*args, **kwargs)  # type: ignore[misc]
-        except redis.RedisError as err:
-            if not is_outage(err):
-                raise
-            # The Reaper starts it once Redis takes writes again (keep_scheduler), or the next loop does.
-            log.warning("could not start the scheduler: %s; trying again in a few seconds", describe(err))
 
     def execute_job(self, *args: Any, **kwargs: Any) -> None:
         """RQ's: run one job (fork and watch a work-horse, or run it here)."""

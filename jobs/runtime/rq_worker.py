@@ -1,6 +1,6 @@
 """The RQ side of the worker: RQ's worker classes, doing RQ's part only.
 
-RQ does the queueing, the forking, the heartbeats and the scheduling. What it
+RQ does the queueing, the forking and the heartbeats (the scheduler is ours: scheduler.py). What it
 must not do is decide what a job is or what its ending means, so
 ``_Bookkeeping.perform_job`` runs the attempt (``attempt.run``), plans its
 writes through the finishing path, and records them with RQ's own writes for
@@ -35,6 +35,7 @@ from ..finishing import records
 from ..finishing.path import finish
 from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.schedule import adopt, lead_and_move
 from ..rq_adapter.start import REQUEUED, STARTED, start_attempt
 from . import attempt as attempts
 from . import recording
@@ -42,7 +43,6 @@ from .process import die_with_parent
 from .quarantine import quarantine
 from .reaper import settle
 from .rq_outages import OutageTolerant, outage_mid_job
-from .scheduler import ResilientScheduler
 from .sweep import sweep
 from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 
@@ -92,14 +92,6 @@ class _Bookkeeping:
         current = self._current
         if current is not None:
             self.maintain_heartbeats(*current)
-
-    def keep_scheduler(self) -> None:
-        """Start this worker's scheduler if none is running for its queues (its lock has lapsed)."""
-        if self._stop_requested or self._shutdown_requested_date is not None:
-            return  # shutting down: RQ has stopped the scheduler on purpose
-        scheduler = self.scheduler
-        if scheduler is not None and (scheduler._process is None or not scheduler._process.is_alive()):
-            scheduler.acquire_locks(auto_start=True)
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         """Run the job (in a work-horse, or here); a job whose hash is corrupt is poison at once instead."""
@@ -247,34 +239,12 @@ class _Bookkeeping:
             # Maintenance runs again in a few minutes; a failure here must not stop the worker.
             log.exception("dead-letter maintenance failed; it will run again at the next maintenance")
 
-    def _start_scheduler(
-        self,
-        burst: bool = False,
-        logging_level: str | None = "INFO",
-        date_format: str = "",
-        log_format: str = "",
-    ) -> None:
-        """RQ's scheduler start-up, with a scheduler that survives Redis outages."""
-        # logging_level=None: RQ's default sets its logger to INFO, undoing the worker's choice (a burst
-        # worker waiting for retries would log "Acquired scheduler lock" every round, about once a second).
-        self.scheduler = ResilientScheduler(
-            self.queues,
-            connection=self.connection,
-            serializer=self.serializer,
-            logging_level=None,  # None leaves the level alone (RQ annotates it as a str)
-        )
-        self.scheduler.acquire_locks()
-        if not self.scheduler.acquired_locks:
-            return  # another worker's scheduler holds these queues
+    def _start_scheduler(self, burst: bool = False, *args: Any, **kwargs: Any) -> None:
+        """RQ would start its scheduler process here. Ours is a thread the ``Worker`` runs (scheduler.py);
+        a burst worker (``work(burst=True, with_scheduler=True)``) moves what is due once per loop."""
         if burst:
-            try:
-                self.scheduler.register_birth()
-                self.scheduler.enqueue_scheduled_jobs()
-            finally:
-                self.scheduler.release_locks()
-                self.scheduler.register_death()
-        else:
-            self.scheduler.start()
+            adopt(self.connection, [q.name for q in self.queues])
+            lead_and_move(self.connection)
 
     def handle_exception(self, job: RQJob, *exc_info: Any) -> None:
         """RQ would log the job's raw arguments here; our end-of-job line already said what failed."""

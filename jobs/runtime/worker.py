@@ -2,8 +2,9 @@
 
 Two modes: ``"fork"`` (the default) runs each job in a fresh work-horse process,
 so a job that crashes or leaks cannot take the worker down; ``"inprocess"`` runs
-jobs in the worker's own process, for speed. Both always run RQ's scheduler,
-without which retried and scheduled jobs would wait forever.
+jobs in the worker's own process, for speed. Both run a scheduler thread
+(scheduler.py: one leads across the fleet), which moves delayed jobs and
+retries to their queues when due.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from . import announce
 from .announce import DRAINED
 from .reaper import Reaper
 from .rq_worker import ForkingWorker, InProcessWorker
+from .scheduler import Scheduler
 from .tally import Tally
 
 Mode = Literal["fork", "inprocess"]
@@ -229,17 +231,22 @@ class Worker:
             self.connection,
             [q.name for q in self.queues],
             beat=worker.beat,
-            keep_scheduler=None if burst else worker.keep_scheduler,
             worker_name=worker.name,
         )
         reaper.start()
+        # A burst worker moves what is due itself, once per loop (rq_worker._start_scheduler).
+        scheduler = None if burst else Scheduler(self.connection, worker.name)
+        if scheduler is not None:
+            scheduler.start()
         dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None
         if dispatcher is not None:
             dispatcher.start()
         try:
-            return bool(worker.work(burst=burst, with_scheduler=True, logging_level=None))
+            return bool(worker.work(burst=burst, with_scheduler=burst, logging_level=None))
         finally:
             reaper.stop()
+            if scheduler is not None:
+                scheduler.stop()
             if dispatcher is not None:
                 dispatcher.stop(close_sinks=False)
 

@@ -16,7 +16,7 @@ import pytest
 import redis
 from rq import Worker as RQWorker
 
-from jobs import Classification, DeadLetterQueue, JobHandle, Status
+from jobs import Classification, DeadLetterQueue, JobHandle, Status, _keys
 from jobs.rq_adapter.handle import FINAL, statuses
 from tests.sample_jobs import RecordsEachRun, WaitsForKey, WaitsForKeyElsewhere
 from tests.workers import Workers, wait_for
@@ -123,25 +123,27 @@ def test_a_rolling_deploy_finishes_the_running_job_while_the_new_worker_takes_ne
 def test_when_the_worker_running_the_scheduler_is_killed_another_takes_scheduling_over(
     connection: redis.Redis, workers: Workers
 ) -> None:
-    # Given two workers, the first of which holds the queue's scheduler lock (heartbeats every second)
-    workers.env.update(STALWART_HEARTBEAT_INTERVAL_S="1", STALWART_HEARTBEAT_TTL_S="3")
+    # Given two workers, the first of which leads the scheduling (a lease of 2 s, heartbeats every second)
+    workers.env.update(
+        STALWART_HEARTBEAT_INTERVAL_S="1", STALWART_HEARTBEAT_TTL_S="3", STALWART_SCHEDULER_LEASE_S="2"
+    )
     holder = workers.start()
-    wait_for(lambda: connection.exists("rq:scheduler-lock:default"))
-    first_scheduler = connection.get("rq:scheduler-lock:default")
+    wait_for(lambda: connection.exists(_keys.scheduler_leader()))
+    first_leader = connection.get(_keys.scheduler_leader())
     survivor = workers.start("--in-process")
     wait_for(lambda: RQWorker.count(connection=connection) == 2)
 
-    # When the holder is SIGKILLed (its scheduler dies with it), and a job then needs a retry
+    # When the leader is SIGKILLed (its scheduler dies with it), and a job then needs a retry
     holder.kill()
     holder.wait(10)
     handle = RecordsEachRun.enqueue(number=1, fail_first=True)
 
-    # Then the survivor frees the unrefreshed lock, starts its own scheduler, and the retry runs
+    # Then the survivor takes the lease once it lapses, and the retry runs
     assert handle.wait(timeout_s=60) is Status.SUCCEEDED
     assert connection.hget("runs:count", "1") == b"2"
-    assert connection.get("rq:scheduler-lock:default") not in (None, first_scheduler)
+    assert connection.get(_keys.scheduler_leader()) not in (None, first_leader)
     log = (workers.logs / "worker-1.log").read_text()
-    assert "the scheduler for default stopped refreshing its lock; another worker takes over" in log
+    assert "this worker's scheduler leads: it moves due jobs to their queues" in log
     assert runs_by_worker(connection, {holder.pid, survivor.pid}) == {survivor.pid: [1, 1]}
 
 

@@ -12,9 +12,10 @@ import redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from jobs import Classification, DeadLetterQueue, Job, JobHandle, Status, Worker
+from jobs import Classification, DeadLetterQueue, Job, JobHandle, Status, Worker, _keys
 from jobs.demo.gateway import Gateway
 from jobs.rq_adapter.job_format import SafeRQJob
+from jobs.rq_adapter.schedule import lead_and_move
 from jobs.runtime.rq_worker import InProcessWorker
 from tests import sample_jobs as sj
 
@@ -257,9 +258,11 @@ def test_a_job_being_retried_shows_as_scheduled(connection: redis.Redis) -> None
 
     assert handle.status() is Status.SCHEDULED
     (score,) = [s for _, s in connection.zrange(queue.scheduled_job_registry.key, 0, -1, withscores=True)]
-    # Due no sooner than the shortest backoff after the attempt, rounded up to RQ's whole seconds.
+    # Due no sooner than the shortest backoff after the attempt, to the microsecond (RQ kept whole seconds
+    # and truncated them), and in the scheduler's set with the same score.
     shortest, _ = sj.ChargeWithRealBackoff.backoff.bounds(1)
-    assert score.is_integer() and score >= before + shortest
+    assert not score.is_integer() and score >= before + shortest
+    assert connection.zscore(_keys.schedule(), handle.id) == score
 
 
 @pytest.mark.parametrize("mode", ["inprocess", "fork"])
@@ -302,8 +305,6 @@ def test_a_job_cut_off_at_its_timeout_is_ambiguous_retried_only_if_idempotent(
 
 
 def test_a_retry_that_comes_due_goes_before_the_backlog(connection: redis.Redis) -> None:
-    from jobs.runtime.scheduler import ResilientScheduler
-
     Gateway(connection).script(12, "refuse", "ok")
     retried = sj.ChargeWithRealBackoff.enqueue(connection=connection, customer_id=12)
     backlog = [sj.Noop.enqueue(connection=connection).id for _ in range(5)]
@@ -311,13 +312,9 @@ def test_a_retry_that_comes_due_goes_before_the_backlog(connection: redis.Redis)
     _run_one_job(connection, queue)
     assert retried.status() is Status.SCHEDULED and queue.job_ids == backlog
 
-    # The backoff has passed (moved into the past rather than waited), and RQ's scheduler runs.
+    # The backoff has passed (moved into the past rather than waited), and the scheduler moves it.
     connection.zadd(queue.scheduled_job_registry.key, {retried.id: 1})
-    scheduler = ResilientScheduler([queue], connection=connection, serializer=JSONSerializer)
-    scheduler.acquire_locks()
-    try:
-        scheduler.enqueue_scheduled_jobs()
-    finally:
-        scheduler.release_locks()
+    connection.zadd(_keys.schedule(), {retried.id: 1})
+    assert lead_and_move(connection).moved == 1
 
     assert queue.job_ids == [retried.id, *backlog]
