@@ -90,11 +90,14 @@ for i = 1, #due, 2 do
   local score = tonumber(due[i + 1])
   redis.call('ZREM', KEYS[2], id)
   local job = ARGV[3] .. id
-  local fields = redis.call('HMGET', job, 'origin', 'enqueue_at_front')
+  local fields = redis.call('HMGET', job, 'origin', 'enqueue_at_front', 'status')
   local origin = fields[1]
   if origin and redis.call('ZREM', ARGV[5] .. origin, id) == 1 then
     local queue = ARGV[4] .. origin
-    redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[7])
+    -- Any other status is left as it is: a corrupt one makes the job poison when it is dequeued.
+    if fields[3] == 'scheduled' then
+      redis.call('HSET', job, 'status', 'queued', 'enqueued_at', ARGV[7])
+    end
     if fields[2] == '1' then
       redis.call('LPUSH', queue, id)
     else

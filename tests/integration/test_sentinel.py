@@ -17,7 +17,7 @@ import pytest
 import redis
 from redis.sentinel import SentinelConnectionPool
 
-from jobs import ConfigurationError, Status, connect, settings
+from jobs import ConfigurationError, Status, _keys, connect, settings
 from jobs.connection.embedded import EmbeddedRedis, _free_port, server_binary
 from tests.sample_jobs import Add, RecordsEachRun
 from tests.workers import Workers, wait_for
@@ -134,7 +134,7 @@ def test_a_worker_given_a_sentinel_url_runs_jobs_and_their_retries_on_the_master
     master = redis.Redis(port=sentinel_setup.master.port)
     assert master.hget("runs:count", "7") == b"2"
     assert master.hget(f"rq:job:{retried.id}", "stalwart_attempt") == b"2"
-    assert master.exists("rq:scheduler-lock:default") == 1  # the worker's scheduler holds the queue
+    assert master.exists(_keys.scheduler_leader()) == 1  # the worker's scheduler leads, on the master
 
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0

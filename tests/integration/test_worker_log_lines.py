@@ -48,7 +48,7 @@ def test_a_burst_worker_waiting_for_a_retry_writes_no_line_per_round(
         ("stalwart.worker", "job started"),
         ("stalwart.worker", "job ended"),
         ("stalwart.worker", "worker stopped"),
-    ]
+    ], run.stderr
     assert lines[2]["retry_in_s"] == RETRY_AFTER_S
     assert lines[-1]["msg"] == (
         "worker stopped: burst drained: nothing queued or scheduled on its queues; "
