@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import redis
 
-from jobs import Job
+from jobs import Job, Status
+from jobs.rq_adapter.enqueue import queue
 from jobs.runtime import limits
+from jobs.runtime.testing_worker import RecordingWorker
 
 
 def half_a_second(low: float, high: float) -> float:
@@ -186,3 +190,54 @@ def test_a_start_refused_by_either_limit_takes_neither(connection: redis.Redis, 
     assert connection.zscore(running, "b:x") is None and connection.zscore(starts, "b:x") is None
     if rate_first:
         assert 9.9 < refused.retry_in_s <= 10.0
+
+
+class OnePerMinute(Job):
+    name = "tests.limits.OnePerMinute"
+    queue = "limits-snooze"
+    rate_limit = (1, 60.0)
+    max_concurrency = 1
+
+    def perform(self) -> str:
+        return "ran"
+
+
+def run_one_round(connection: redis.Redis) -> None:
+    """One in-process pass over the queue, as jobs.testing runs it (no scheduler: a snoozed job stays put)."""
+    queues = [queue("limits-snooze", connection)]
+    RecordingWorker(queues, connection, {}).work(burst=True, with_scheduler=False, logging_level=None)
+
+
+@pytest.mark.parametrize("full", ["rate", "concurrency"])
+def test_a_job_over_its_limit_is_snoozed_without_using_an_attempt_and_says_why(
+    connection: redis.Redis, caplog: pytest.LogCaptureFixture, full: str
+) -> None:
+    # Given a limit another worker has used up
+    (seconds, _) = connection.time()
+    if full == "rate":
+        connection.zadd("stalwart:limit:tests.limits.OnePerMinute:starts", {"other:x": seconds - 10})
+        why, least, most = "1 started in the last 60 s (rate_limit); snoozed for ", 49.0, 50.0
+    else:
+        connection.zadd("stalwart:limit:tests.limits.OnePerMinute:running", {"other:x": seconds + 100})
+        why, least, most = "1 already running (max_concurrency); snoozed for ", 0.2, 1.0
+
+    # When a worker takes the job
+    handle = OnePerMinute.enqueue(connection=connection)
+    with caplog.at_level(logging.INFO, logger="stalwart.worker"):
+        run_one_round(connection)
+
+    # Then it did not run, used no attempt, and waits in the scheduled registry for the limit
+    assert handle.status() is Status.SCHEDULED
+    fields = connection.hmget(f"rq:job:{handle.id}", ["stalwart_attempt", "stalwart_outcome"])
+    assert fields == [b"0", b"scheduled"]
+    snoozed = [r for r in caplog.records if r.getMessage().startswith("job snoozed")]
+    assert len(snoozed) == 1 and snoozed[0].levelno == logging.INFO
+    assert (
+        f"job snoozed: tests.limits.OnePerMinute (job {handle.id}) is over its limit: {why}"
+        in snoozed[0].getMessage()
+    )
+    assert least <= snoozed[0].retry_in_s <= most  # type: ignore[attr-defined]
+    # and took neither a start nor a slot
+    limit = "stalwart:limit:tests.limits.OnePerMinute"
+    taken = connection.zrange(f"{limit}:starts", 0, -1) + connection.zrange(f"{limit}:running", 0, -1)
+    assert taken == [b"other:x"]
