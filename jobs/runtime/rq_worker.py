@@ -108,8 +108,10 @@ class _Bookkeeping:
     def _held_slot(self, job: RQJob, execution: Execution) -> tuple[str, str] | None:
         cached = self._slot_of
         if cached is None or cached[0] != execution.id:
-            name = _safe(job).claimed()[0]
-            cached = self._slot_of = (execution.id, limits.slot(name, job.id, execution.id))
+            # Not one of ours (never, with our job class): no slot, and no error in RQ's heartbeat loop.
+            name = job.claimed()[0] if isinstance(job, SafeRQJob) else None
+            held = limits.slot(name, job.id, execution.id) if name is not None else None
+            cached = self._slot_of = (execution.id, held)
         return cached[1]
 
     def keep_scheduler(self) -> None:
