@@ -19,29 +19,29 @@ def half_a_second(low: float, high: float) -> float:
 
 
 class TwoAtOnce(Job):
-    name = "tests.limits.TwoAtOnce"
+    name = "tests.limit_scripts.TwoAtOnce"
     max_concurrency = 2
 
     def perform(self) -> None: ...
 
 
 class ThreePerSecond(Job):
-    name = "tests.limits.ThreePerSecond"
+    name = "tests.limit_scripts.ThreePerSecond"
     rate_limit = (3, 1.0)
 
     def perform(self) -> None: ...
 
 
 class SharesTwoAtOnce(Job):
-    name = "tests.limits.SharesTwoAtOnce"
+    name = "tests.limit_scripts.SharesTwoAtOnce"
     max_concurrency = 2
-    limit_key = "tests.limits.TwoAtOnce"
+    limit_key = "tests.limit_scripts.TwoAtOnce"
 
     def perform(self) -> None: ...
 
 
 def holders(connection: redis.Redis) -> list[bytes]:
-    return sorted(connection.zrange("stalwart:limit:tests.limits.TwoAtOnce:running", 0, -1))
+    return sorted(connection.zrange("stalwart:limit:tests.limit_scripts.TwoAtOnce:running", 0, -1))
 
 
 def test_a_concurrency_limit_admits_up_to_n_and_refuses_the_next(connection: redis.Redis) -> None:
@@ -51,7 +51,7 @@ def test_a_concurrency_limit_admits_up_to_n_and_refuses_the_next(connection: red
     assert (admitted[2].concurrency_full, admitted[2].retry_in_s) == (True, 0.5)
     assert holders(connection) == [b"job0:x", b"job1:x"]
     # The slot lapses one heartbeat TTL from now unless renewed, and the key with it.
-    ttl = connection.pttl("stalwart:limit:tests.limits.TwoAtOnce:running")
+    ttl = connection.pttl("stalwart:limit:tests.limit_scripts.TwoAtOnce:running")
     assert 14_000 < ttl <= 15_000
 
 
@@ -77,7 +77,7 @@ def test_releasing_a_slot_admits_the_next(connection: redis.Redis) -> None:
     assert not limits.acquire(connection, TwoAtOnce, "c:x").allowed
 
     held = limits.slot(TwoAtOnce.name, "a", "x")
-    assert held == ("stalwart:limit:tests.limits.TwoAtOnce:running", "a:x")
+    assert held == ("stalwart:limit:tests.limit_scripts.TwoAtOnce:running", "a:x")
     with connection.pipeline() as pipeline:
         limits.release(pipeline, held)
         pipeline.execute()
@@ -87,7 +87,7 @@ def test_releasing_a_slot_admits_the_next(connection: redis.Redis) -> None:
 
 
 def test_an_expired_holder_frees_its_slot_and_cannot_be_renewed_once_taken(connection: redis.Redis) -> None:
-    key = "stalwart:limit:tests.limits.TwoAtOnce:running"
+    key = "stalwart:limit:tests.limit_scripts.TwoAtOnce:running"
     limits.acquire(connection, TwoAtOnce, "alive:x")
     # Given a holder whose heartbeats lapsed a moment ago (its worker died)
     connection.zadd(key, {"dead:x": 1.0})
@@ -99,7 +99,7 @@ def test_an_expired_holder_frees_its_slot_and_cannot_be_renewed_once_taken(conne
 
 
 def test_renewing_a_held_slot_pushes_its_expiry_to_a_ttl_from_now(connection: redis.Redis) -> None:
-    key = "stalwart:limit:tests.limits.TwoAtOnce:running"
+    key = "stalwart:limit:tests.limit_scripts.TwoAtOnce:running"
     limits.acquire(connection, TwoAtOnce, "a:x")
     (seconds, micros) = connection.time()
     connection.zadd(key, {"a:x": seconds + 1}, xx=True)  # about to lapse
@@ -114,27 +114,27 @@ def test_jobs_naming_one_limit_key_share_its_slots(connection: redis.Redis) -> N
     assert limits.acquire(connection, SharesTwoAtOnce, "b:x").allowed
     assert not limits.acquire(connection, SharesTwoAtOnce, "c:x").allowed
     assert limits.slot(SharesTwoAtOnce.name, "b", "x") == (
-        "stalwart:limit:tests.limits.TwoAtOnce:running",
+        "stalwart:limit:tests.limit_scripts.TwoAtOnce:running",
         "b:x",
     )
 
 
 def test_a_job_without_limits_is_always_admitted_and_holds_nothing(connection: redis.Redis) -> None:
     class Unlimited(Job):
-        name = "tests.limits.Unlimited"
+        name = "tests.limit_scripts.Unlimited"
 
         def perform(self) -> None: ...
 
     assert limits.acquire(connection, Unlimited, "a:x").allowed
     assert limits.slot(Unlimited.name, "a", "x") is None
-    assert limits.slot("tests.limits.NoSuchJob", "a", "x") is None
+    assert limits.slot("tests.limit_scripts.NoSuchJob", "a", "x") is None
     assert connection.keys("stalwart:limit:*") == []
 
 
 def test_a_rate_limit_refuses_the_n_plus_first_start_until_the_oldest_leaves_the_window(
     connection: redis.Redis,
 ) -> None:
-    key = "stalwart:limit:tests.limits.ThreePerSecond:starts"
+    key = "stalwart:limit:tests.limit_scripts.ThreePerSecond:starts"
     (seconds, micros) = connection.time()
     now = seconds + micros / 1e6
     # Given three starts 0.9, 0.6 and 0.3 s ago (written as the script writes them)
@@ -150,7 +150,7 @@ def test_a_rate_limit_refuses_the_n_plus_first_start_until_the_oldest_leaves_the
 
 
 def test_the_rate_window_is_sliding_not_aligned(connection: redis.Redis) -> None:
-    key = "stalwart:limit:tests.limits.ThreePerSecond:starts"
+    key = "stalwart:limit:tests.limit_scripts.ThreePerSecond:starts"
     (seconds, micros) = connection.time()
     now = seconds + micros / 1e6
     # Given starts 1.2 s ago (outside any window that includes now) and 0.5, 0.4 s ago
@@ -169,14 +169,14 @@ def test_the_rate_window_is_sliding_not_aligned(connection: redis.Redis) -> None
 @pytest.mark.parametrize("rate_first", [True, False])
 def test_a_start_refused_by_either_limit_takes_neither(connection: redis.Redis, rate_first: bool) -> None:
     class Both(Job):
-        name = "tests.limits.Both"
+        name = "tests.limit_scripts.Both"
         max_concurrency = 1
         rate_limit = (1, 10.0)
 
         def perform(self) -> None: ...
 
-    running = "stalwart:limit:tests.limits.Both:running"
-    starts = "stalwart:limit:tests.limits.Both:starts"
+    running = "stalwart:limit:tests.limit_scripts.Both:running"
+    starts = "stalwart:limit:tests.limit_scripts.Both:starts"
     assert limits.acquire(connection, Both, "a:x").allowed
     if rate_first:
         connection.delete(running)  # only the rate is exhausted
@@ -193,7 +193,7 @@ def test_a_start_refused_by_either_limit_takes_neither(connection: redis.Redis, 
 
 
 class OnePerMinute(Job):
-    name = "tests.limits.OnePerMinute"
+    name = "tests.limit_scripts.OnePerMinute"
     queue = "limits-snooze"
     rate_limit = (1, 60.0)
     max_concurrency = 1
@@ -215,10 +215,10 @@ def test_a_job_over_its_limit_is_snoozed_without_using_an_attempt_and_says_why(
     # Given a limit another worker has used up
     (seconds, _) = connection.time()
     if full == "rate":
-        connection.zadd("stalwart:limit:tests.limits.OnePerMinute:starts", {"other:x": seconds - 10})
+        connection.zadd("stalwart:limit:tests.limit_scripts.OnePerMinute:starts", {"other:x": seconds - 10})
         why, least, most = "1 started in the last 60 s (rate_limit); snoozed for ", 49.0, 50.0
     else:
-        connection.zadd("stalwart:limit:tests.limits.OnePerMinute:running", {"other:x": seconds + 100})
+        connection.zadd("stalwart:limit:tests.limit_scripts.OnePerMinute:running", {"other:x": seconds + 100})
         why, least, most = "1 already running (max_concurrency); snoozed for ", 0.2, 1.0
 
     # When a worker takes the job
@@ -233,11 +233,11 @@ def test_a_job_over_its_limit_is_snoozed_without_using_an_attempt_and_says_why(
     snoozed = [r for r in caplog.records if r.getMessage().startswith("job snoozed")]
     assert len(snoozed) == 1 and snoozed[0].levelno == logging.INFO
     assert (
-        f"job snoozed: tests.limits.OnePerMinute (job {handle.id}) is over its limit: {why}"
+        f"job snoozed: tests.limit_scripts.OnePerMinute (job {handle.id}) is over its limit: {why}"
         in snoozed[0].getMessage()
     )
     assert least <= snoozed[0].retry_in_s <= most  # type: ignore[attr-defined]
     # and took neither a start nor a slot
-    limit = "stalwart:limit:tests.limits.OnePerMinute"
+    limit = "stalwart:limit:tests.limit_scripts.OnePerMinute"
     taken = connection.zrange(f"{limit}:starts", 0, -1) + connection.zrange(f"{limit}:running", 0, -1)
     assert taken == [b"other:x"]
