@@ -204,3 +204,17 @@ def circuits() -> str:
 def idempotency_guards() -> str:
     """The prefix of every idempotency guard's keys."""
     return f"{prefix()}once:"
+
+
+# -- fleet-wide limits (runtime/limits.py): per limit key, a sorted set of the attempts running (scored by
+# when each lapses unless its heartbeat renews it) and a sorted set of recent starts (scored by start time).
+
+
+def limit_holders(limit_key: str) -> str:
+    """The attempts holding one of a limit's concurrency slots."""
+    return f"{prefix()}limit:{limit_key}:running"
+
+
+def limit_starts(limit_key: str) -> str:
+    """The starts within a limit's rate window (its sliding log)."""
+    return f"{prefix()}limit:{limit_key}:starts"

@@ -39,6 +39,11 @@ class JobDefinition:
     circuit_failure_threshold: ClassVar[int] = 5
     circuit_reset_after_s: ClassVar[float] = 30
     give_up_after_s: ClassVar[float] = 3600
+    # Fleet-wide limits (enforced by runtime/limits.py): at most this many running at once, at most
+    # rate_limit[0] starts in any rate_limit[1] seconds; jobs naming one limit_key share both.
+    max_concurrency: ClassVar[int | None] = None
+    rate_limit: ClassVar[tuple[int, float] | None] = None
+    limit_key: ClassVar[str | None] = None
     unique: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
 

@@ -103,6 +103,41 @@ def _check_optional_str(option: str) -> Callable[[object], str | None]:
     return check
 
 
+def _check_max_concurrency(value: object) -> str | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        return (
+            "must be a whole number >= 1 (how many may run at once across every worker), "
+            "e.g. max_concurrency = 2, or None for no limit"
+        )
+    return None
+
+
+def _check_rate_limit(value: object) -> str | None:
+    if value is None:
+        return None
+    problem = (
+        "must be a tuple (starts, per_s) of a whole number >= 1 and a positive number of seconds, "
+        "e.g. rate_limit = (20, 1.0) for at most 20 starts in any second, or None for no limit"
+    )
+    if not isinstance(value, tuple) or len(value) != 2:
+        return problem
+    starts, per_s = value
+    if isinstance(starts, bool) or not isinstance(starts, int) or starts < 1:
+        return problem
+    if isinstance(per_s, bool) or not isinstance(per_s, int | float) or not 0 < per_s < float("inf"):
+        return problem
+    return None
+
+
+def _check_limit_key(value: object) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        return (
+            "must be a non-empty name shared by the jobs that share a limit, e.g. limit_key = 'gateway', "
+            "or None for the job's own name"
+        )
+    return None
+
+
 def _check_backoff(value: object) -> str | None:
     if value is not None and not isinstance(value, Backoff):
         return "must be a backoff strategy such as resilience.Exponential(base=2.0, cap=600)"
@@ -124,6 +159,9 @@ OPTIONS: dict[str, Callable[[object], str | None]] = {
     "circuit_failure_threshold": _check_whole_number("circuit_failure_threshold = 5"),
     "circuit_reset_after_s": _check_positive_number("circuit_reset_after_s = 30"),
     "give_up_after_s": _check_positive_number("give_up_after_s = 3600"),
+    "max_concurrency": _check_max_concurrency,
+    "rate_limit": _check_rate_limit,
+    "limit_key": _check_limit_key,
     "unique": _check_bool("unique"),
     "abstract": _check_bool("abstract"),
 }
@@ -175,6 +213,14 @@ def _check_contradictions(cls: type, label: str) -> None:
         raise JobDefinitionError(
             f"{label} declares {names} both in retry_on and in ambiguous_on; an error either may have "
             "taken effect (ambiguous_on) or certainly did not (retry_on): keep it in one"
+        )
+    limited = (
+        getattr(cls, "max_concurrency", None) is not None or getattr(cls, "rate_limit", None) is not None
+    )
+    if getattr(cls, "limit_key", None) is not None and not limited:
+        raise JobDefinitionError(
+            f"{label} declares limit_key but no limit to share under it: declare max_concurrency = N "
+            "and/or rate_limit = (N, per_s) too, or remove limit_key"
         )
 
 

@@ -25,7 +25,7 @@ from ..model.requests import request_context
 from ..rq_adapter.job_format import SafeRQJob
 from ..telemetry.alerts import circuit_alert, raise_alert
 from ..telemetry.logs import JobContext, job_context
-from . import circuits
+from . import circuits, limits
 
 log = logging.getLogger("stalwart.worker")
 
@@ -108,6 +108,16 @@ def circuit_breaker(attempt: Attempt, proceed: Proceed) -> Outcome:
     return outcome
 
 
+def fleet_limits(attempt: Attempt, proceed: Proceed) -> Outcome:
+    """A job over its ``max_concurrency`` or ``rate_limit`` is snoozed without running; a slot it takes is
+    given back by the pipeline that records its end (``recording``), or lapses with its heartbeats."""
+    decoded, job = attempt.runnable, attempt.job
+    admission = limits.acquire(attempt.connection, decoded.job, limits.holder(job.id, job.execution_id))
+    if not admission.allowed:
+        return limits.snooze(decoded.job, job.id, attempt.number, admission)
+    return proceed()
+
+
 def start_line(attempt: Attempt, proceed: Proceed) -> Outcome:
     """One log line as ``perform`` is about to run."""
     log.info("job started", extra={"outcome": "started", "duration_ms": None, "queue": attempt.job.origin})
@@ -138,6 +148,7 @@ STEPS: tuple[Step, ...] = (
     in_job_context,
     end_line,
     circuit_breaker,
+    fleet_limits,
     start_line,
     statistics,
     time_limit,

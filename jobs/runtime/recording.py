@@ -31,6 +31,7 @@ from ..finishing.path import Ending, Late
 from ..model.outcome import Outcome, Status
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import schedule_in
+from . import limits
 from .outages import through_outages
 
 
@@ -86,6 +87,7 @@ class Recorder:
 
     def _ended(self, outcome: Outcome, ending: Ending, pipeline: Pipeline) -> None:
         """RQ's writes for this outcome, and the finishing path's, in ``pipeline``."""
+        self._release(outcome, pipeline)
         if outcome.status is Status.SCHEDULED:
             self._scheduled(outcome, pipeline)
         elif outcome.status is Status.DEAD_LETTERED:
@@ -100,6 +102,7 @@ class Recorder:
 
     def _late(self, outcome: Outcome, late: Late, pipeline: Pipeline) -> None:
         """An attempt someone else settled first: its result recorded (if so decided), its execution gone."""
+        self._release(outcome, pipeline)
         if late.records_result:
             self._succeeded(outcome, pipeline)
         else:
@@ -138,6 +141,12 @@ class Recorder:
         pipeline.hset(job.key, "enqueue_at_front", 1)
         schedule_in(pipeline, job.id, self.queue.name, outcome.retry_in_s or 0.0)
         self.worker.increment_failed_job_count(pipeline)
+
+    def _release(self, outcome: Outcome, pipeline: Pipeline) -> None:
+        """The attempt's concurrency slot, if its job has a limit, goes back as its end is recorded."""
+        held = limits.slot(outcome.job, self.job.id, self.execution.id)
+        if held is not None:
+            limits.release(pipeline, held)
 
     def _working_time(self, pipeline: Pipeline) -> None:
         if self.job.started_at and self.job.ended_at:

@@ -38,7 +38,7 @@ from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import adopt, lead_and_move
 from ..rq_adapter.start import REQUEUED, STARTED, start_attempt
 from . import attempt as attempts
-from . import recording
+from . import limits, recording
 from .process import die_with_parent
 from .quarantine import quarantine
 from .reaper import settle
@@ -55,6 +55,8 @@ class _Bookkeeping:
     """Mixed into RQ's worker classes: runs stalwart jobs and records how each ended."""
 
     _current: tuple[SafeRQJob, Execution] | None = None
+    # The concurrency slot of the execution whose heartbeats this worker renews (found once per execution).
+    _slot_of: tuple[str, tuple[str, str] | None] | None = None
     # How the attempts run here ended, for the worker's stop line (set by runtime.worker.Worker).
     tally: Tally | None = None
     # Where the signals that ask this worker to stop (SIGTERM, SIGINT) are noted, for the stop line.
@@ -77,7 +79,6 @@ class _Bookkeeping:
     death_penalty_class: Any
     name: str
     default_result_ttl: int
-    maintain_heartbeats: Callable[..., None]
     cleanup_execution: Callable[..., None]
     increment_successful_job_count: Callable[..., None]
     increment_failed_job_count: Callable[..., None]
@@ -92,6 +93,26 @@ class _Bookkeeping:
         current = self._current
         if current is not None:
             self.maintain_heartbeats(*current)
+
+    def maintain_heartbeats(self, job: RQJob, execution: Execution) -> None:
+        """RQ's renewal of the running job's heartbeat, and of the concurrency slot its attempt holds.
+
+        Both worker modes come here: the Reaper's ``beat`` in-process, RQ's loop watching the work-horse
+        when forking (the parent, which never ran the attempt, finds the slot by the job's name).
+        """
+        super().maintain_heartbeats(job, execution)  # type: ignore[misc]
+        held = self._held_slot(job, execution)
+        if held is not None:
+            limits.renew(self.connection, held)
+
+    def _held_slot(self, job: RQJob, execution: Execution) -> tuple[str, str] | None:
+        cached = self._slot_of
+        if cached is None or cached[0] != execution.id:
+            # Not one of ours (never, with our job class): no slot, and no error in RQ's heartbeat loop.
+            name = job.claimed()[0] if isinstance(job, SafeRQJob) else None
+            held = limits.slot(name, job.id, execution.id) if name is not None else None
+            cached = self._slot_of = (execution.id, held)
+        return cached[1]
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         """Run the job (in a work-horse, or here); a job whose hash is corrupt is poison at once instead."""
