@@ -40,6 +40,7 @@ from . import fence
 from .counts import Count, counts
 from .hooks import after_dead_letter
 from .records import entry_for
+from .ticks import TickEnd, tick_end
 
 log = logging.getLogger("stalwart.worker")
 
@@ -59,6 +60,8 @@ class Ending:
     resolves: tuple[DeadLetterEntry, dict[str, Any]] | None = None
     # The dead-letter entry this job's death would be recorded in: its own id, or the entry it replays.
     entry_id: str = ""
+    # The end of a periodic job's run, for its schedule (None unless a tick enqueued the job).
+    tick: TickEnd | None = None
     _after: bool = field(default=False, repr=False)
 
     def write(self, pipeline: Pipeline) -> None:
@@ -77,6 +80,8 @@ class Ending:
         fence.spend(pipeline, self.job_key)
         if self.entry is not None:
             pipeline.expire(self.job_key, FAILED_JOB_TTL_S)
+        if self.tick is not None:
+            self.tick.write(pipeline)
 
     def late(self, pipeline: Pipeline, state: fence.AttemptState) -> Late:
         """How to record this attempt, found already settled by someone else (``state``: the job now).
@@ -208,6 +213,7 @@ def finish(
     elif job.snoozed_since is not None and outcome.status is not Status.DEAD_LETTERED:
         written[_keys.FIELD_SNOOZED_SINCE] = ""  # it ran: a later snooze starts its own clock
     ending = Ending(connection, job.key, outcome, written, counts(outcome))
+    ending.tick = tick_end(job.meta_fields, outcome, job.id)
     replay_of = job.meta_fields.get("replay_of")
     ending.entry_id = replay_of if isinstance(replay_of, str) else job.id
     original = _entry_or_none(connection, replay_of) if isinstance(replay_of, str) else None
