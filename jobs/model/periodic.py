@@ -107,10 +107,11 @@ def check_kwargs(job: type[JobDefinition]) -> None:
         payload.build(job, dict(job.periodic_kwargs), "class-definition")
     except PayloadError as err:
         where = f"its argument {err.argument!r}" if err.argument else "its payload"
+        missing = err.argument is not None and err.argument not in job.periodic_kwargs
+        fix = "give it a default, or set periodic_kwargs = {...}" if missing else "fix periodic_kwargs"
         raise JobDefinitionError(
             f"{label} is periodic: each tick calls perform(**periodic_kwargs), with "
-            f"{job.periodic_kwargs!r}, and {where} {err.problem}; give perform's arguments defaults, or "
-            "set periodic_kwargs = {...}"
+            f"{job.periodic_kwargs!r}, and {where} {err.problem}; {fix}"
         ) from err
 
 

@@ -199,7 +199,8 @@ def _tick_one(connection: redis.Redis, script: Any, spec: PeriodicSpec, state: S
             spec.name, spec.queue, spec.timeout_s, spec.result_ttl_s, body, job_id=tick_job_id(spec.name, at)
         )
         fields = [part for pair in raw.fields.items() for part in pair]
-        late_at = deadline(schedule, at, spec.grace_s, spec.timeout_s)
+        # A tick enqueued late (catch-up) has its whole grace from when it was enqueued.
+        late_at = deadline(schedule, at, spec.grace_s, spec.timeout_s) + max(0.0, now - at)
         done = script(
             keys=[state_key, pending_key, raw.key, raw.queue_key, queues_key()],
             args=[_ms(at), 1, raw.id, _ms(late_at), raw.queue_key, _ms(now), *fields],
