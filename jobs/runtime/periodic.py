@@ -83,12 +83,15 @@ def redis_now(connection: redis.Redis) -> float:
     return int(seconds) + int(micros) / 1e6
 
 
-def publish(connection: redis.Redis, classes: Iterable[type[JobDefinition]]) -> None:
-    """Write the spec of each periodic job in ``classes`` (others are ignored); record a new one's start."""
+def publish(
+    connection: redis.Redis, classes: Iterable[type[JobDefinition]], now: float | None = None
+) -> None:
+    """Write the spec of each periodic job in ``classes`` (others are ignored); record a new one's start
+    (``now``, by default Redis's clock)."""
     specs = [spec_of(cls) for cls in classes if is_periodic(cls) and not cls.abstract]
     if not specs:
         return
-    now_ms = _ms(redis_now(connection))
+    now_ms = _ms(redis_now(connection) if now is None else now)
     pipeline = connection.pipeline(transaction=True)
     for spec in specs:
         pipeline.hset(_keys.periodic_specs(), spec.name, spec.to_json())
