@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from jobs import Job, JobDefinitionError
+from jobs import Job, JobDefinitionError, Status
+from jobs.finishing.ticks import TickEnd, tick_end
 from jobs.model import payload
+from jobs.model.outcome import Outcome
 from jobs.model.periodic import PeriodicSpec, spec_of, tick_body, tick_job_id
 from jobs.model.schedule import ON_TIME_S, Schedule, deadline, due
 from tests.periodic_jobs import Nightly
@@ -187,3 +189,28 @@ def test_a_tick_names_its_job_and_time_so_a_replayed_tick_is_the_same_job() -> N
     decoded = payload.decode(body)
     assert decoded.scheduled_for == datetime(2026, 12, 1, 3, 0, tzinfo=PARIS)
     assert str(decoded.scheduled_for.tzinfo) == "Europe/Paris"
+
+
+def test_a_job_not_enqueued_by_a_tick_has_no_scheduled_for() -> None:
+    body = payload.build(Nightly, {"region": "us"}, "req-2")
+    assert payload.decode(body).scheduled_for is None
+
+
+@pytest.mark.parametrize(
+    ("status", "recorded"),
+    [
+        (Status.SUCCEEDED, True),
+        (Status.NEGATIVE, True),
+        (Status.DEAD_LETTERED, True),
+        (Status.SCHEDULED, False),  # a retry: the tick's run has not ended
+    ],
+)
+def test_only_an_ending_outcome_of_a_ticked_job_ends_its_tick(status: Status, recorded: bool) -> None:
+    meta = tick_body(spec_of(Nightly), at(2026, 12, 1, 2, 0), "req-3", datetime.now(timezone.utc))["meta"]
+    outcome = Outcome(
+        status=status, job=Nightly.name, job_id="j-1", attempt=1, max_attempts=3, duration_ms=1.0
+    )
+    end = tick_end(meta, outcome, "j-1")
+    expected = TickEnd(Nightly.name, round(at(2026, 12, 1, 2, 0) * 1000), status.value, "j-1")
+    assert end == (expected if recorded else None)
+    assert tick_end({"request_id": "r"}, outcome, "j-1") is None  # enqueued by hand
