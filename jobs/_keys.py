@@ -218,3 +218,23 @@ def limit_holders(limit_key: str) -> str:
 def limit_starts(limit_key: str) -> str:
     """The starts within a limit's rate window (its sliding log)."""
     return f"{prefix()}limit:{limit_key}:starts"
+
+
+# -- periodic jobs (runtime/periodic.py): each worker publishes the specs of the periodic jobs it imported;
+# per job, a hash of its state (when it was first seen, the last tick recorded, the last enqueued, how the
+# last ended), and the ticks enqueued and not yet ended, scored by when each is late.
+
+
+def periodic_specs() -> str:
+    """The hash of every published periodic job's spec (JSON), by job name."""
+    return f"{prefix()}periodic:specs"
+
+
+def periodic_state(name: str) -> str:
+    """One periodic job's state: ``start``, ``last_tick``, ``last_enqueued``, ``last_outcome``..."""
+    return f"{prefix()}periodic:state:{name}"
+
+
+def periodic_pending(name: str) -> str:
+    """The ticks (ms) of one periodic job enqueued and not yet ended, scored by their deadline (ms)."""
+    return f"{prefix()}periodic:pending:{name}"

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis
 
 from . import settings
 from .connection.client import shared
-from .errors import EnqueueError, PayloadError
-from .model import payload
+from .errors import EnqueueError, JobDefinitionError, PayloadError
+from .model import payload, periodic
 from .model.definition import JobDefinition
 from .model.requests import current_request_id, new_request_id
 from .rq_adapter import delivery, envelope
@@ -31,6 +31,21 @@ class Job(JobDefinition):
 
     name = "jobs.Job"
     abstract = True
+
+    @classmethod
+    def _check_definition(cls) -> None:
+        """A periodic job's ``periodic_kwargs`` pass enqueue's checks, size included, when it is defined."""
+        if periodic.is_periodic(cls):
+            periodic.check_kwargs(cls)
+            body = periodic.tick_body(
+                periodic.spec_of(cls), 0.0, "class-definition", datetime.now(timezone.utc)
+            )
+            try:
+                envelope.check_size(cls, body, settings.current().limits)
+            except PayloadError as err:
+                raise JobDefinitionError(
+                    f"{cls.name} is periodic, and its periodic_kwargs: {err.problem}"
+                ) from err
 
     @classmethod
     def enqueue(cls, /, *, connection: redis.Redis | None = None, **kwargs: Any) -> JobHandle:

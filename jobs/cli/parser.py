@@ -265,6 +265,20 @@ def _stats(commands: Any) -> None:
     sub.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
 
+def _schedule(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "schedule",
+        "schedule:cmd_schedule",
+        "periodic jobs: their schedule, next tick, last tick and last outcome",
+        description=(
+            "The periodic jobs the workers published (each worker publishes those it imports when it "
+            "starts): their schedule, next tick, last tick and the last tick's outcome. Times in UTC."
+        ),
+    )
+    _json_option(sub, "every periodic job and its state")
+
+
 def _checks(commands: Any) -> None:
     for name, run, text in (
         ("check", "checks:cmd_check", "run every invariant and rule once; exit 1 if any is violated"),
@@ -306,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     _worker(commands)
     _dlq(commands)
     _stats(commands)
+    _schedule(commands)
     _checks(commands)
     _demo(commands)
     return parser

@@ -41,6 +41,7 @@ from . import fence
 from .counts import Count, counts
 from .hooks import after_dead_letter
 from .records import entry_for
+from .ticks import TickEnd, tick_end
 
 log = logging.getLogger("stalwart.worker")
 
@@ -65,6 +66,8 @@ class Ending:
     entry_id: str = ""
     # A unique job's claim (rq_adapter/put.py): released once the job has ended, so a new one may run.
     unique_claim: str | None = None
+    # The end of a periodic job's run, for its schedule (None unless a tick enqueued the job).
+    tick: TickEnd | None = None
     _after: bool = field(default=False, repr=False)
 
     def write(self, pipeline: Pipeline) -> None:
@@ -85,6 +88,8 @@ class Ending:
         fence.spend(pipeline, self.job_key)
         if self.entry is not None:
             pipeline.expire(self.job_key, FAILED_JOB_TTL_S)
+        if self.tick is not None:
+            self.tick.write(pipeline)
 
     def late(self, pipeline: Pipeline, state: fence.AttemptState) -> Late:
         """How to record this attempt, found already settled by someone else (``state``: the job now).
@@ -216,6 +221,7 @@ def finish(
     elif job.snoozed_since is not None and outcome.status is not Status.DEAD_LETTERED:
         written[_keys.FIELD_SNOOZED_SINCE] = ""  # it ran: a later snooze starts its own clock
     ending = Ending(connection, job.key, outcome, written, counts(outcome), unique_claim=job.unique_claim)
+    ending.tick = tick_end(job.meta_fields, outcome, job.id)
     replay_of = job.meta_fields.get("replay_of")
     ending.entry_id = replay_of if isinstance(replay_of, str) else job.id
     original = _entry_or_none(connection, replay_of) if isinstance(replay_of, str) else None

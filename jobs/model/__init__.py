@@ -2,5 +2,6 @@
 
 options, definition and registry say what a job class declares; payload checks
 and decodes its arguments; decisions, execution and outcome run one attempt and
-say what it ended as; entry is the record of a job that died.
+say what it ended as; entry is the record of a job that died; schedule and periodic say
+when a periodic job's ticks fall and what a tick enqueues.
 """

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .decisions import Budgets, compile_budgets
@@ -46,6 +47,13 @@ class JobDefinition:
     limit_key: ClassVar[str | None] = None
     unique: ClassVar[bool] = False
     abstract: ClassVar[bool] = True
+    # Periodic jobs (guide: docs/periodic.md): a schedule, and what to do with ticks missed or late.
+    cron: ClassVar[str | None] = None
+    every_s: ClassVar[float | None] = None
+    cron_timezone: ClassVar[str | None] = None
+    catch_up: ClassVar[str] = "latest"
+    grace_s: ClassVar[float | None] = None
+    periodic_kwargs: ClassVar[Mapping[str, Any]] = {}
 
     budgets: ClassVar[Budgets]
 
@@ -61,7 +69,12 @@ class JobDefinition:
             cls.retry_on, cls.ambiguous_on, cls.max_attempts, cls.backoff, cls.idempotent
         )
         if not cls.abstract:
+            cls._check_definition()
             REGISTRY.register(cls.name, cls)
+
+    @classmethod
+    def _check_definition(cls) -> None:
+        """Checks of a concrete class that need more than its options (``Job`` adds the payload rules)."""
 
     def __init__(
         self,
@@ -70,11 +83,14 @@ class JobDefinition:
         attempt: int = 1,
         request_id: str | None = None,
         idempotency_key: str | None = None,
+        scheduled_for: datetime | None = None,
     ) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.request_id = request_id
         self.idempotency_key = idempotency_key or ""
+        # The tick this run is for (aware, in cron_timezone if any); None unless a tick enqueued it.
+        self.scheduled_for = scheduled_for
 
     @classmethod
     def idempotency_key_for(cls, **kwargs: Any) -> str:

@@ -39,7 +39,11 @@ def run(decoded: Decoded, job_id: str, attempt: int, history: list[dict[str, Any
     """
     job_cls = decoded.job
     instance = job_cls(
-        job_id=job_id, attempt=attempt, request_id=decoded.request_id, idempotency_key=decoded.idempotency_key
+        job_id=job_id,
+        attempt=attempt,
+        request_id=decoded.request_id,
+        idempotency_key=decoded.idempotency_key,
+        scheduled_for=decoded.scheduled_for,
     )
     started_at = now_iso()
     start = time.perf_counter()

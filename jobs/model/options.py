@@ -15,6 +15,7 @@ from typing import Any
 from resilience import Backoff, RetryPolicy
 
 from ..errors import JobDefinitionError
+from .schedule import CATCH_UP, cron_problem, zone_problem
 
 # Parameters of ``perform`` that would collide with ``enqueue``'s own keywords.
 RESERVED_ARGUMENTS = frozenset({"connection"})
@@ -144,6 +145,33 @@ def _check_backoff(value: object) -> str | None:
     return None
 
 
+def _check_every_s(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        return "must be a number of seconds >= 1, e.g. every_s = 30"
+    return None
+
+
+def _check_optional(check: Callable[[object], str | None]) -> Callable[[object], str | None]:
+    def optional(value: object) -> str | None:
+        return None if value is None else check(value)
+
+    return optional
+
+
+def _check_catch_up(value: object) -> str | None:
+    if value not in CATCH_UP:
+        return f"must be one of {', '.join(repr(c) for c in CATCH_UP)}, e.g. catch_up = 'latest'"
+    return None
+
+
+def _check_periodic_kwargs(value: object) -> str | None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        return "must be a dict of perform()'s keyword arguments, e.g. periodic_kwargs = {'region': 'eu'}"
+    return None
+
+
 OPTIONS: dict[str, Callable[[object], str | None]] = {
     "name": _check_name,
     "queue": _check_queue,
@@ -164,7 +192,15 @@ OPTIONS: dict[str, Callable[[object], str | None]] = {
     "limit_key": _check_limit_key,
     "unique": _check_bool("unique"),
     "abstract": _check_bool("abstract"),
+    "cron": _check_optional(cron_problem),
+    "every_s": _check_every_s,
+    "cron_timezone": _check_optional(zone_problem),
+    "catch_up": _check_catch_up,
+    "grace_s": _check_optional(_check_positive_number("grace_s = 900")),
+    "periodic_kwargs": _check_periodic_kwargs,
 }
+# Options that mean something only for a periodic job (one with cron or every_s).
+PERIODIC_ONLY = ("cron_timezone", "catch_up", "grace_s", "periodic_kwargs")
 
 # Methods a subclass may define; listed so a misspelt one is caught like an option.
 METHODS = frozenset(
@@ -206,6 +242,7 @@ def validate_class(cls: type, own: Mapping[str, Any]) -> None:
 
 
 def _check_contradictions(cls: type, label: str) -> None:
+    _check_schedule(cls, label)
     retry_on = getattr(cls, "retry_on", ())
     both = set(retry_on) & set(getattr(cls, "ambiguous_on", ()))
     if both:
@@ -221,6 +258,26 @@ def _check_contradictions(cls: type, label: str) -> None:
         raise JobDefinitionError(
             f"{label} declares limit_key but no limit to share under it: declare max_concurrency = N "
             "and/or rate_limit = (N, per_s) too, or remove limit_key"
+        )
+
+
+def _check_schedule(cls: type, label: str) -> None:
+    cron, every_s = getattr(cls, "cron", None), getattr(cls, "every_s", None)
+    if cron is not None and every_s is not None:
+        raise JobDefinitionError(
+            f"{label} declares both cron ({cron!r}) and every_s ({every_s!r}); a periodic job has one "
+            "schedule: keep one"
+        )
+    if cron is None and every_s is None:
+        declared = [o for o in PERIODIC_ONLY if o in vars(cls)]
+        if declared:
+            raise JobDefinitionError(
+                f"{label} declares {', '.join(declared)} but no schedule; add cron = '0 3 * * *' or "
+                "every_s = 30, or remove them"
+            )
+    elif every_s is not None and "cron_timezone" in vars(cls) and cls.cron_timezone is not None:  # type: ignore[attr-defined]
+        raise JobDefinitionError(
+            f"{label} declares cron_timezone with every_s; a period needs no time zone: remove it"
         )
 
 

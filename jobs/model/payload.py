@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..errors import PayloadError, UnknownJobError
 from .definition import REGISTRY, JobDefinition
@@ -142,6 +143,8 @@ class Decoded:
     request_id: str | None
     idempotency_key: str
     replay_of: str | None = None
+    # The tick a periodic job's run is for (``meta["scheduled_for"]``), in the job's cron_timezone.
+    scheduled_for: datetime | None = None
 
 
 def decode(payload: Any) -> Decoded:
@@ -169,4 +172,19 @@ def decode(payload: Any) -> Decoded:
         request_id=request_id if isinstance(request_id, str) else None,
         idempotency_key=key if isinstance(key, str) and key else job.idempotency_key_for(**kwargs),
         replay_of=replay_of if isinstance(replay_of, str) else None,
+        scheduled_for=_scheduled_for(job, meta.get("scheduled_for")),
     )
+
+
+def _scheduled_for(job: type[JobDefinition], value: Any) -> datetime | None:
+    """The tick's time from the payload, aware; shown in the job's ``cron_timezone`` when it has one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    zone = getattr(job, "cron_timezone", None)
+    return moment.astimezone(ZoneInfo(zone)) if isinstance(zone, str) else moment

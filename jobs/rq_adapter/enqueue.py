@@ -76,6 +76,20 @@ class RawJob:
 
 def raw_job(job: type[JobDefinition], body: dict[str, Any], job_id: str | None = None) -> RawJob:
     """The writes that enqueue ``body`` as a new job, for a caller that makes them (a pipeline, a script)."""
+    return raw_job_of(job.name, job.queue, job.timeout_s, job.result_ttl_s, body, job_id=job_id)
+
+
+def raw_job_of(
+    name: str,
+    queue_name: str,
+    timeout_s: float,
+    result_ttl_s: float,
+    body: dict[str, Any],
+    *,
+    job_id: str | None = None,
+) -> RawJob:
+    """``raw_job`` from the job's fields rather than its class (a periodic tick, whose class the leader
+    may not have imported), with a chosen ``job_id`` (a tick's is derived from the tick)."""
     job_id = job_id or str(uuid.uuid4())
     stamp = utcformat(now())
     data = serialized(body)
@@ -86,14 +100,14 @@ def raw_job(job: type[JobDefinition], body: dict[str, Any], job_id: str | None =
             "created_at": stamp,
             "enqueued_at": stamp,
             "data": zlib.compress(data),
-            "origin": job.queue,
-            "description": job.name,
-            "timeout": int(job.timeout_s),
-            "result_ttl": int(job.result_ttl_s),
+            "origin": queue_name,
+            "description": name,
+            "timeout": int(timeout_s),
+            "result_ttl": int(result_ttl_s),
             "failure_ttl": FAILED_JOB_TTL_S,
             "status": "queued",
         },
-        queue_key=Queue.redis_queue_namespace_prefix + job.queue,
+        queue_key=Queue.redis_queue_namespace_prefix + queue_name,
     )
 
 

@@ -33,6 +33,7 @@ from .. import _keys, settings
 from ..connection.outage import describe, is_outage
 from ..rq_adapter import schedule
 from ..rq_adapter.queues import known_queues
+from . import periodic
 
 log = logging.getLogger("stalwart.scheduler")
 
@@ -43,6 +44,8 @@ _SLICE_S = 0.25
 # (``rq enqueue --schedule-in``), or by workers of a stalwart older than this scheduler during a rolling
 # deploy. A pass reads each queue's registry whole (about 0.5 ms per 1,000 jobs).
 ADOPT_EVERY_S = 60.0
+# The leader ticks periodic jobs when one is due, when a worker publishes new ones, and at least this often.
+TICK_EVERY_S = 60.0
 
 
 class Scheduler(threading.Thread):
@@ -59,6 +62,9 @@ class Scheduler(threading.Thread):
         self.moved = 0
         self._pubsub: PubSub | None = None
         self._adopted_at = 0.0
+        # When the next periodic tick (or a late tick's deadline) is due, on Redis's clock; None: look now.
+        self._next_tick: float | None = None
+        self._ticked_at = 0.0
 
     def run(self) -> None:
         backoff = 0.5
@@ -97,8 +103,11 @@ class Scheduler(threading.Thread):
             return
         if not self.leading:
             self.leading = True
-            log.info("this worker's scheduler leads: it moves due jobs to their queues")
+            log.info(
+                "this worker's scheduler leads: it moves due jobs to their queues and ticks periodic jobs"
+            )
             self._adopted_at = 0.0
+            self._next_tick = None
         if time.monotonic() - self._adopted_at >= ADOPT_EVERY_S:
             self._adopted_at = time.monotonic()
             adopted = schedule.adopt(self.connection, sorted(known_queues(self.connection)))
@@ -108,10 +117,21 @@ class Scheduler(threading.Thread):
         self.moved += found.moved
         if found.moved >= schedule.MOVE_BATCH:
             return  # more are due: move them now
+        self._tick(found.now)
         wait = self.lease_s / 5
-        if found.next_due is not None:
-            wait = min(wait, max(found.next_due - found.now, 0.0))
+        for due in (found.next_due, self._next_tick):
+            if due is not None:
+                wait = min(wait, max(due - found.now, 0.0))
         self._wait(pubsub, wait, wakes=True)
+
+    def _tick(self, now: float) -> None:
+        """Enqueue the periodic ticks now due (each once: ``periodic.tick``), when there may be some."""
+        looked = time.monotonic()
+        if self._next_tick is not None and now < self._next_tick and looked - self._ticked_at < TICK_EVERY_S:
+            return
+        self._ticked_at = looked
+        # None (no periodic job published) is looked at again within TICK_EVERY_S, or when one is.
+        self._next_tick = periodic.tick(self.connection, now) or now + TICK_EVERY_S
 
     def _wait(self, pubsub: PubSub, seconds: float, *, wakes: bool) -> None:
         """Wait ``seconds``, or (``wakes``) until a due time is written; read every message either way."""
@@ -122,8 +142,10 @@ class Scheduler(threading.Thread):
                 return
             message = pubsub.get_message(ignore_subscribe_messages=True, timeout=min(left, _SLICE_S))
             if message is not None and wakes:
-                while pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
-                    pass  # several writes, one round
+                while message is not None:  # several writes, one round
+                    if message.get("data") in (periodic.PUBLISHED, periodic.PUBLISHED.encode()):
+                        self._next_tick = None  # a worker published periodic jobs: tick them now
+                    message = pubsub.get_message(ignore_subscribe_messages=True, timeout=0)
                 return
 
     def _subscribed(self) -> PubSub:

@@ -25,13 +25,14 @@ from rq.serializers import JSONSerializer
 from .. import settings as _settings
 from ..connection import connect
 from ..connection.outage import describe, is_outage
+from ..model.definition import REGISTRY
 from ..rq_adapter.dequeue import ReliableQueue
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
 from ..settings import Settings
 from ..telemetry.dispatcher import Dispatcher, close_all
 from ..telemetry.sinks import Sink, sinks_from_settings
-from . import announce
+from . import announce, periodic
 from .announce import DRAINED
 from .reaper import Reaper
 from .rq_worker import ForkingWorker, InProcessWorker
@@ -233,6 +234,8 @@ class Worker:
             beat=worker.beat,
             worker_name=worker.name,
         )
+        # The periodic jobs this process imported, for whichever worker's scheduler leads to tick.
+        periodic.publish(self.connection, REGISTRY.registered().values())
         reaper.start()
         # A burst worker moves what is due itself, once per loop (rq_worker._start_scheduler).
         scheduler = None if burst else Scheduler(self.connection, worker.name)
