@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.sentry_hanging
 	$(BIN)/python -m tests.benchmarks.latency
 	$(BIN)/python -m tests.benchmarks.retry_accuracy
+	$(BIN)/python -m tests.benchmarks.time_and_flow
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000

@@ -162,8 +162,9 @@ def run_queued(
                 ]
                 raise RunawayJobs(
                     f"jobs are still waiting on {sorted(set(waiting))} after {max_rounds} rounds; a circuit "
-                    "breaker that stays open, or a job that enqueues itself, never ends without real time "
-                    "(reset the breaker in the test, or raise max_rounds)"
+                    "breaker that stays open, a rate limit or max_concurrency the jobs keep running into, "
+                    "or a job that enqueues itself, never ends without real time (reset the breaker, or "
+                    "lift the limit, in the test; or raise max_rounds)"
                 )
             rounds += 1
             worker = RecordingWorker(rq_queues, client, ran)

@@ -13,7 +13,7 @@ from typing import Any, NoReturn
 
 from ..demo import STORY
 from ..model.outcome import Classification
-from .values import LIMIT, age, assignment, bounded_int, moment, positive_number, queue_name
+from .values import LIMIT, age, assignment, aware_time, bounded_int, moment, positive_number, queue_name
 
 DLQ_STATUSES = ("dead", "replayed", "resolved", "discarded")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -265,6 +265,37 @@ def _stats(commands: Any) -> None:
     sub.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
 
+def _enqueue(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "enqueue",
+        "enqueue:cmd_enqueue",
+        "enqueue a job now, in a while (--in) or at a time (--at)",
+        description=(
+            "Enqueue one job by its registered name, with its arguments checked as Job.enqueue checks "
+            "them. A unique job already queued, scheduled or running is not enqueued again: its id is "
+            "printed. Redis is found as the worker finds it (REDIS_URL, else the project's embedded Redis)."
+        ),
+    )
+    sub.add_argument("job", metavar="JOB", help="the job's registered name, e.g. billing.SendReminder")
+    add_import_option(sub, "defines the job class")
+    sub.add_argument(
+        "--arg",
+        dest="arguments",
+        action="append",
+        default=[],
+        type=assignment,
+        metavar="NAME=VALUE",
+        help="an argument of perform (repeatable): VALUE is read as JSON, else taken as a string",
+    )
+    when = sub.add_mutually_exclusive_group()
+    when.add_argument("--in", dest="delay", type=age, metavar="AGE", help="due this long from now, e.g. 10m")
+    when.add_argument(
+        "--at", type=aware_time, metavar="TIME", help="due at this time, ISO 8601 with a time zone"
+    )
+    _json_option(sub, "the job's id, queue, status and due time")
+
+
 def _schedule(commands: Any) -> None:
     sub = _command(
         commands,
@@ -320,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     _worker(commands)
     _dlq(commands)
     _stats(commands)
+    _enqueue(commands)
     _schedule(commands)
     _checks(commands)
     _demo(commands)

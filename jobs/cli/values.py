@@ -47,6 +47,22 @@ def moment(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def aware_time(text: str) -> datetime:
+    """An ISO 8601 time with its time zone (argparse type): a job due at a time must not depend on the
+    machine's zone."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time; use ISO 8601 with a time zone, e.g. 2026-12-01T03:00:00+00:00"
+        ) from None
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no time zone; add one, e.g. {parsed.isoformat()}+00:00 (UTC) or +01:00"
+        )
+    return parsed
+
+
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: an integer from ``low`` to ``high``."""
 

@@ -7,17 +7,19 @@ attempt and succeed on the second: stalwart's with a declared transient error an
 ``backoff = Fixed(d)``, plain RQ's enqueued with ``Retry(max=1, interval=d)``. The
 jobs of both kinds are enqueued in a shuffled order, evenly over --spread seconds,
 so their attempts end at every fraction of a second. One long-lived forking worker
-process per kind runs them, each with its scheduler: `stalwart worker` (which
-always runs RQ's scheduler) and `rq worker --with-scheduler`, on queues of their
-own, started afresh each round: a scheduler polls once a second at a phase fixed
-when it started, and that phase alone moves every lateness in a round by up to 1 s.
+process per kind runs them, each with its scheduler: `stalwart worker` (whose
+scheduler thread leads when it is alone) and `rq worker --with-scheduler`, on
+queues of their own, started afresh each round: RQ's scheduler polls once a
+second at a phase fixed when it started, and that phase alone moves every
+lateness in a round by up to 1 s.
 
 Lateness = start of attempt 2 - (end of attempt 1 + d), both time.time() taken
 inside the job: attempt 1's end is noted right before it raises, so the worker's
 own handling of the failure counts as lateness. A negative lateness means the
-retry ran before its backoff had passed. Expected: stalwart rounds the due time up
-to the whole second (RQ's scheduled registry keeps whole seconds), then waits for
-the next poll: 0 to 2 s late. RQ truncates the due time: from 1 s early to 1 s late.
+retry ran before its backoff had passed. Expected: stalwart keeps the due time to
+the microsecond and its scheduler sleeps until it: a few milliseconds late (the
+failure's own bookkeeping, then the move and the dequeue). RQ truncates the due
+time to the whole second and polls once a second: from 1 s early to 1 s late.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import rq
 from rq import Retry
 from rq.scheduler import SCHEDULER_LOCKING_KEY_TEMPLATE
 
-from jobs import EmbeddedRedis
+from jobs import EmbeddedRedis, _keys
 from tests.benchmarks import _processes, probe_jobs, probes
 from tests.benchmarks._processes import WorkerProcess
 
@@ -66,9 +68,10 @@ class Lateness:
 
 
 def _await_schedulers(connection: redis.Redis, queues: list[str], timeout_s: float = 30.0) -> None:
-    """Return once a scheduler holds the lock of every queue (each worker's scheduler has started)."""
+    """Return once RQ's scheduler holds the lock of every queue and stalwart's leads."""
     deadline = time.monotonic() + timeout_s
-    while not all(connection.exists(SCHEDULER_LOCKING_KEY_TEMPLATE % q) for q in queues):
+    locks = [SCHEDULER_LOCKING_KEY_TEMPLATE % q for q in queues]
+    while not all(connection.exists(key) for key in [*locks, _keys.scheduler_leader()]):
         if time.monotonic() > deadline:
             raise TimeoutError(f"no scheduler took the queues {queues} within {timeout_s:.0f} s")
         time.sleep(0.05)
@@ -131,7 +134,7 @@ def run(per_delay: int, spread_s: float, rounds: int, seed: int = 7) -> dict[str
             )
             workers.append(_processes.rq_worker("rq", RQ_QUEUE, url, home, with_scheduler=True))
             _processes.wait_registered(connection, workers)
-            _await_schedulers(connection, [STALWART_QUEUE, RQ_QUEUE])
+            _await_schedulers(connection, [RQ_QUEUE])
             _one_round(connection, probes_, spread_s)
             _processes.stop(workers)
             for probe in probes_:
