@@ -17,6 +17,15 @@ local function exact(seconds)
 end
 """
 
+# KEYS: one key. ARGV: a value. Deletes the key only if it still holds that value (a lease given up, a
+# claim released): whoever holds it now keeps it.
+COMPARE_AND_DELETE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
 _SCRIPTS: dict[str, Script] = {}
 
 

@@ -25,7 +25,7 @@ from rq.job import Job as RQJob
 
 from .. import _keys
 from .enqueue import RawJob, queues_key
-from .lua import script
+from .lua import COMPARE_AND_DELETE, script
 from .schedule import MAKE_DUE, registry_key
 
 When = Literal["now", "in", "at"]
@@ -109,14 +109,6 @@ return replies
 """
 )
 
-# KEYS: the unique claim. ARGV: the job id that took it. Frees it only if that job still holds it.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class Put:
@@ -197,4 +189,4 @@ def release_unique(pipeline: Pipeline, claim: str, job_id: str) -> None:
     Only a key of the unique claims' own form is touched, whatever the job hash says.
     """
     if claim.startswith(_keys.unique("", "").rstrip(":")):
-        script(_RELEASE)(keys=[claim], args=[job_id], client=pipeline)
+        script(COMPARE_AND_DELETE)(keys=[claim], args=[job_id], client=pipeline)

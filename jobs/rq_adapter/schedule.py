@@ -38,7 +38,7 @@ from rq.registry import ScheduledJobRegistry
 from rq.utils import now, utcformat
 
 from .. import _keys
-from .lua import TIME_HELPERS, script
+from .lua import COMPARE_AND_DELETE, TIME_HELPERS, script
 
 # The writes that make a job due later, shared by every script that does (``put`` too).
 MAKE_DUE = (
@@ -126,13 +126,6 @@ end
 return adopted
 """
 
-# KEYS: leader lease. ARGV: token. Gives the lease up if it is still the caller's.
-_RESIGN = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 # How many due jobs one move takes at most (then it runs again at once).
 MOVE_BATCH = 500
@@ -218,7 +211,7 @@ def adopt(connection: redis.Redis, queues: list[str]) -> int:
 
 def resign(connection: redis.Redis, token: str) -> bool:
     """Give up the lease ``token`` holds (another scheduler takes over at once); False if it was not held."""
-    return bool(script(_RESIGN)(keys=[_keys.scheduler_leader()], args=[token], client=connection))
+    return bool(script(COMPARE_AND_DELETE)(keys=[_keys.scheduler_leader()], args=[token], client=connection))
 
 
 def next_due(connection: redis.Redis) -> float | None:
