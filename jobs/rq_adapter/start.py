@@ -18,6 +18,9 @@ here, and its execution is dropped.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from redis.client import Pipeline
 from rq.job import JobStatus
 from rq.queue import Queue
 from rq.utils import now, utcformat
@@ -25,6 +28,7 @@ from rq.worker import BaseWorker
 
 from .. import _keys
 from .job_format import SafeRQJob, attempt_token
+from .lua import script
 
 # KEYS: the job's hash, its queue's started registry, its queue's intermediate list, the reaper's note of
 # when it first saw the id waiting there, the queue. (An id dequeued without the intermediate list, as RQ
@@ -89,3 +93,18 @@ def start_attempt(worker: BaseWorker, job: SafeRQJob, queue: Queue, heartbeat_tt
     if started == STARTED:
         job.mark_started(worker.name, at, token)
     return int(started)
+
+
+# KEYS: the job's hash. ARGV: the time. Renews the job's heartbeat field only while its hash exists.
+_RENEW = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last_heartbeat', ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def renew_job_heartbeat(pipeline: Pipeline, job_key: str, at: datetime) -> None:
+    """Write the job's ``last_heartbeat`` in ``pipeline``, if its hash still exists (never creating one)."""
+    script(_RENEW)(keys=[job_key], args=[utcformat(at)], client=pipeline)

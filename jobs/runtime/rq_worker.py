@@ -36,7 +36,7 @@ from ..finishing.path import finish
 from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import adopt, lead_and_move
-from ..rq_adapter.start import REQUEUED, STARTED, start_attempt
+from ..rq_adapter.start import REQUEUED, STARTED, renew_job_heartbeat, start_attempt
 from . import attempt as attempts
 from . import limits, recording
 from .process import die_with_parent
@@ -72,6 +72,10 @@ class _Bookkeeping:
     _shutdown_requested_date: Any
     _stopped_job_id: str | None
     last_cleaned_at: Any
+    job_monitoring_interval: int
+    key: str
+    heartbeat: Callable[..., None]
+    serialize: Callable[[], dict[str, Any]]
     connection: Any
     serializer: Any
     scheduler: Any
@@ -95,12 +99,29 @@ class _Bookkeeping:
             self.maintain_heartbeats(*current)
 
     def maintain_heartbeats(self, job: RQJob, execution: Execution) -> None:
-        """RQ's renewal of the running job's heartbeat, and of the concurrency slot its attempt holds.
+        """The heartbeats of the worker, the execution and the job (RQ's), and the attempt's concurrency slot.
 
         Both worker modes come here: the Reaper's ``beat`` in-process, RQ's loop watching the work-horse
         when forking (the parent, which never ran the attempt, finds the slot by the job's name).
+
+        RQ's own renewal deleted the job's hash whenever its write of ``last_heartbeat`` added that field:
+        it means to catch a hash recreated after the job was deleted, but HSET counts fields, not keys.
+        A job written without the field (every job stalwart writes: RQ's empty fields are left out) and
+        beaten before its start wrote it (a work-horse slow to start under load; the reaper thread's beat
+        between taking a job and starting it) was deleted, and lost. Here the job's field is written only
+        while its hash exists, and nothing is ever deleted.
         """
-        super().maintain_heartbeats(job, execution)  # type: ignore[misc]
+        worker_ttl = self.job_monitoring_interval + 60
+        ttl = int(self.get_heartbeat_ttl(job))
+        with self.connection.pipeline() as pipeline:
+            self.heartbeat(worker_ttl, pipeline=pipeline)
+            execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
+            renew_job_heartbeat(pipeline, job.key, now())
+            if pipeline.execute()[0] == 1:
+                # The worker's own hash had expired (the field was new): write it whole again, with its TTL.
+                pipeline.hset(self.key, mapping=self.serialize())
+                pipeline.expire(self.key, worker_ttl)
+                pipeline.execute()
         held = self._held_slot(job, execution)
         if held is not None:
             limits.renew(self.connection, held)

@@ -99,3 +99,33 @@ def test_a_worker_that_stalled_before_registering_its_job_does_not_run_it_beside
     assert handle.status() is Status.SUCCEEDED
     assert handle.result() == 2
     assert connection.hget(job.key, "stalwart_attempt") == b"1"
+
+
+def test_a_heartbeat_before_the_start_never_deletes_the_job(connection: redis.Redis) -> None:
+    # Given a job taken by a worker whose execution is registered, not yet started: its hash, as stalwart
+    # enqueues it, has no last_heartbeat field (RQ's empty fields are left out)
+    handle, queue, slow, job = dequeued(connection, 4, 5)
+    execution = slow.prepare_execution(job)
+    assert connection.hexists(job.key, "last_heartbeat") == 0
+
+    # When its heartbeat is renewed before the start (a work-horse slow to start, the reaper thread's beat
+    # between taking the job and starting it)
+    slow.maintain_heartbeats(job, execution)
+
+    # Then the job is still there (RQ's own renewal deleted a hash whose last_heartbeat field it added),
+    # and it runs to its end
+    assert connection.exists(job.key) == 1
+    assert slow.perform_job(job, queue, execution) is True
+    assert (handle.status(), handle.result()) == (Status.SUCCEEDED, 9)
+
+
+def test_a_heartbeat_after_the_job_is_gone_does_not_recreate_its_hash(connection: redis.Redis) -> None:
+    # Given a running job whose hash was deleted (a result_ttl of 0, say, or by hand)
+    _, _, slow, job = dequeued(connection, 1, 2)
+    execution = slow.prepare_execution(job)
+    connection.delete(job.key)
+
+    # When its heartbeat is renewed, no hash holding only a heartbeat appears
+    slow.maintain_heartbeats(job, execution)
+
+    assert connection.exists(job.key) == 0
