@@ -56,11 +56,9 @@ def write(pipeline: Pipeline, counts: list[tuple[str, str, float]], now: float |
         return
     key = bucket_key(now if now is not None else time.time())
     for scope, metric, amount in counts:
-        field = f"{scope}|{metric}"
-        if float(amount).is_integer():
-            pipeline.hincrby(key, field, int(amount))
-        else:
-            pipeline.hincrbyfloat(key, field, amount)
+        # Always by float: HINCRBY fails on a field that already holds a fraction (a duration of exactly
+        # 12.0 ms after 30.5 ms), failing the job's whole pipeline; Redis writes whole sums as integers.
+        pipeline.hincrbyfloat(key, f"{scope}|{metric}", amount)
     pipeline.expire(key, retention_s())
     statsd().send(counts)
 
