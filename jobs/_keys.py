@@ -188,6 +188,17 @@ def stats_bucket(minute: int) -> str:
     return f"{prefix()}stats:{minute}"
 
 
+def stats_totals() -> str:
+    """The all-time hash of counts (the same ``<scope>|<metric>`` fields): it never expires, so counters
+    read from it only go up; only deleting it (or FLUSHALL) resets them."""
+    return f"{prefix()}stats:totals"
+
+
+def stats_durations() -> str:
+    """The all-time hash of job durations by histogram bucket (``<job>|<upper bound in seconds>`` fields)."""
+    return f"{prefix()}stats:durations"
+
+
 def check_state(kind: str, name: str) -> str:
     """What an invariant's or a rule's last run found (``kind`` is ``invariant`` or ``rule``)."""
     return f"{prefix()}checks:{kind}:{name}"

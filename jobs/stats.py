@@ -8,8 +8,15 @@ extra round trip. With ``STATSD_HOST`` set they also go to statsd over UDP,
 which never blocks and never raises: a host that cannot be resolved turns the
 client into a no-op with one warning.
 
+Every count is also added, in the same pipeline, to an all-time totals hash
+(``<prefix>stats:totals``) that never expires, and each job's duration to a
+histogram hash (``<prefix>stats:durations``, a field per bucket): the counters
+``stalwart metrics`` exports read these, so they only go up when a minute's
+bucket expires. Only deleting those keys (or FLUSHALL) resets them, which
+Prometheus handles as a counter reset.
+
 ``jobs.stats.incr("signup.welcome_email.sent")`` counts an event of your own,
-inside a job (it rides in the job's pipeline) or outside one (one HINCRBY,
+inside a job (it rides in the job's pipeline) or outside one (one round trip,
 whose failure is logged, never raised).
 """
 
@@ -35,6 +42,27 @@ from .telemetry.statsd import statsd
 log = logging.getLogger("stalwart.stats")
 
 APP = "app"
+DURATION = "duration_ms"
+# Upper bounds (seconds) of the job-duration histogram's buckets; a longer run falls in "+Inf".
+DURATION_BUCKETS_S = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+)
+INF = "+Inf"
 _buffer: contextvars.ContextVar[list[tuple[str, str, float]] | None] = contextvars.ContextVar(
     "stalwart_stats_buffer", default=None
 )
@@ -55,14 +83,51 @@ def write(pipeline: Pipeline, counts: list[tuple[str, str, float]], now: float |
     if not counts:
         return
     key = bucket_key(now if now is not None else time.time())
+    totals = _keys.stats_totals()
     for scope, metric, amount in counts:
         field = f"{scope}|{metric}"
-        if float(amount).is_integer():
-            pipeline.hincrby(key, field, int(amount))
-        else:
-            pipeline.hincrbyfloat(key, field, amount)
+        for counted in (key, totals):
+            # Always by float: HINCRBY fails on a field that already holds a fraction (a duration of exactly
+            # 12.0 ms after 30.5 ms), failing the job's whole pipeline; Redis writes whole sums as integers.
+            pipeline.hincrbyfloat(counted, field, amount)
+        if metric == DURATION and scope != APP:
+            pipeline.hincrby(_keys.stats_durations(), f"{scope}|{duration_bucket(amount / 1000)}", 1)
     pipeline.expire(key, retention_s())
     statsd().send(counts)
+
+
+def duration_bucket(seconds: float) -> str:
+    """The upper bound (as Prometheus writes it in ``le``) of the histogram bucket ``seconds`` falls in."""
+    for bound in DURATION_BUCKETS_S:
+        if seconds <= bound:
+            return bound_label(bound)
+    return INF
+
+
+def bound_label(bound: float) -> str:
+    """A bucket bound as its ``le`` label: ``0.005``, ``1.0``, ``3600.0`` (as Prometheus clients write it)."""
+    return repr(float(bound))
+
+
+def read_totals(pipeline: Pipeline) -> None:
+    """Queue reads of the all-time totals and the duration histogram (see ``parse_totals``)."""
+    pipeline.hgetall(_keys.stats_totals())
+    pipeline.hgetall(_keys.stats_durations())
+
+
+def parse_totals(
+    totals: dict[Any, Any], durations: dict[Any, Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, int]]]:
+    """Totals per scope and metric; per job, the runs in each histogram bucket (not cumulative)."""
+    counts: dict[str, dict[str, float]] = {}
+    for raw_field, raw_value in totals.items():
+        scope, _, metric = _lenient(raw_field).partition("|")
+        counts.setdefault(scope, {})[metric] = float(raw_value)
+    buckets: dict[str, dict[str, int]] = {}
+    for raw_field, raw_value in durations.items():
+        job, _, bound = _lenient(raw_field).rpartition("|")
+        buckets.setdefault(job, {})[bound] = int(raw_value)
+    return counts, buckets
 
 
 @contextlib.contextmanager
@@ -130,3 +195,8 @@ def report_gauges(connection: redis.Redis) -> None:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _lenient(value: Any) -> str:
+    """A field made of job names and reasons, decoded so that bytes not UTF-8 cannot break a read."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

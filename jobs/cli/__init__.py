@@ -1,7 +1,7 @@
 """The ``stalwart`` command: run workers, manage the embedded Redis, look after the dead-letter queue.
 
 ``parser`` declares every command; each command's code lives in its own module
-(``worker``, ``dlq``, ``sweep``, ``stats``, ``checks``, ``demo``), imported only
+(``worker``, ``dlq``, ``sweep``, ``stats``, ``metrics``, ``checks``, ``demo``), imported only
 when that command runs.
 
 A mistake or a failure of the environment (Redis, a file, the disk) is one line

@@ -265,6 +265,29 @@ def _stats(commands: Any) -> None:
     sub.add_argument("--json", action="store_true", help="one JSON object, for scripts")
 
 
+def _metrics(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "metrics",
+        "metrics:cmd_metrics",
+        "serve Prometheus metrics for the whole fleet on /metrics",
+        description=(
+            "Serve GET /metrics in Prometheus text format: counts per job and outcome (all time), job "
+            "durations, queue depths, dead-letter entries and circuit states, read from Redis at each "
+            "scrape. Redis is found as the worker finds it (REDIS_URL, else the project's embedded Redis)."
+        ),
+    )
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sub.add_argument(
+        "--port", type=bounded_int(0, 65535), default=9808, help="port (default 9808; 0: any free one)"
+    )
+    sub.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host that is not a loopback address (anyone who reaches it reads job names)",
+    )
+
+
 def _enqueue(commands: Any) -> None:
     sub = _command(
         commands,
@@ -351,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     _worker(commands)
     _dlq(commands)
     _stats(commands)
+    _metrics(commands)
     _enqueue(commands)
     _schedule(commands)
     _checks(commands)

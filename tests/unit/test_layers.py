@@ -31,6 +31,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs.testing",),
     ("jobs",),
     ("jobs.demo",),
+    # Read by the CLI's exporter (and a console later) only: nothing else imports it.
+    ("jobs.metrics",),
     ("jobs.cli",),
 )
 # Where third-party packages with a narrow job may be imported.
@@ -154,6 +156,17 @@ def test_rq_rich_and_redis_are_imported_only_where_they_belong() -> None:
         if i.target.split(".")[0] == package and _package(i.module) not in allowed
     ]
     assert misplaced == []
+
+
+def test_metrics_read_only_the_stats_the_dead_letter_queue_and_rqs_queues() -> None:
+    # Given the exporter reads Redis for a scrape, it must not pull in the worker or the job runtime.
+    allowed = ("jobs._keys", "jobs.stats", "jobs.dead_letter", "jobs.rq_adapter", "jobs.metrics")
+    found = [
+        str(i)
+        for i in IMPORTS
+        if i.module.startswith("jobs.metrics") and _ours(i.target) and not i.target.startswith(allowed)
+    ]
+    assert found == []
 
 
 def test_the_job_model_does_no_io() -> None:
