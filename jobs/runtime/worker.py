@@ -4,7 +4,8 @@ Two modes: ``"fork"`` (the default) runs each job in a fresh work-horse process,
 so a job that crashes or leaks cannot take the worker down; ``"inprocess"`` runs
 jobs in the worker's own process, for speed. Both run a scheduler thread
 (scheduler.py: one leads across the fleet), which moves delayed jobs and
-retries to their queues when due.
+retries to their queues when due, and, given the application's database
+(``outbox``), an outbox relay thread (``jobs.outbox.Relay``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .. import settings as _settings
 from ..connection import connect
 from ..connection.outage import describe, is_outage
 from ..model.definition import REGISTRY
+from ..outbox import Relay
 from ..rq_adapter.dequeue import ReliableQueue
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
@@ -49,7 +51,8 @@ class Worker:
     """Takes jobs from ``queues`` (in priority order) and runs them.
 
     ``sinks`` are where alerts go (by default the ones ``SENTRY_DSN`` and
-    ``STALWART_ALERT_COMMAND`` ask for); ``settings`` by default are the process's.
+    ``STALWART_ALERT_COMMAND`` ask for); ``settings`` by default are the process's. ``outbox``
+    (by default ``STALWART_OUTBOX_URL``) is the database whose outbox this worker relays to Redis.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Worker:
         mode: Mode = "fork",
         sinks: Sequence[Sink] | None = None,
         settings: Settings | None = None,
+        outbox: str | None = None,
     ) -> None:
         if mode not in ("fork", "inprocess"):
             raise ValueError(f"mode must be 'fork' or 'inprocess', got {mode!r}")
@@ -69,6 +73,7 @@ class Worker:
         self.connection = connection if connection is not None else connect()
         self.mode: Mode = mode
         self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
+        self.outbox = outbox if outbox is not None else self.settings.outbox_url
         # RQ's own registry and maintenance code reads jobs through the queue's job class: SafeRQJob too.
         self.queues = [
             ReliableQueue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
@@ -227,7 +232,8 @@ class Worker:
         return bool(self._signals) or (worker is not None and _asked_to_stop(worker))
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
-        """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""
+        """One RQ work loop, with the Reaper, Scheduler, alert Dispatcher and outbox Relay threads alongside
+        it; True if it ran any job."""
         reaper = Reaper(
             self.connection,
             [q.name for q in self.queues],
@@ -244,6 +250,9 @@ class Worker:
         dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None
         if dispatcher is not None:
             dispatcher.start()
+        relay = Relay(self.outbox, self.connection) if self.outbox else None
+        if relay is not None:
+            relay.start()
         try:
             return bool(worker.work(burst=burst, with_scheduler=burst, logging_level=None))
         finally:
@@ -252,6 +261,8 @@ class Worker:
                 scheduler.stop()
             if dispatcher is not None:
                 dispatcher.stop(close_sinks=False)
+            if relay is not None:
+                relay.stop()
 
 
 def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:
