@@ -91,8 +91,10 @@ class Relay(threading.Thread):
         self.alert_age_s = current.outbox_alert_age_s
         self.after_redis = after_redis
         self.stopping = threading.Event()
-        # Rows deleted in all (for tests and the stop line), and what is wrong now (said once).
+        # Rows deleted in all, and of those the jobs found already in Redis (for tests and the benchmark),
+        # and what is wrong now (said once).
         self.relayed = 0
+        self.found_in_redis = 0
         self._trouble: str | None = None
         self._db: Database | None = None
         self._listener: Any = None
@@ -148,6 +150,7 @@ class Relay(threading.Thread):
             self._rollback(db)
             raise
         self.relayed += done.rows
+        self.found_in_redis += done.existed
         if done.existed:
             log.info(
                 "the outbox relay found %d of its jobs already in Redis (a relay stopped after writing "

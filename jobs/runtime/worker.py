@@ -124,12 +124,19 @@ class Worker:
         gc.collect()
         gc.freeze()
         why, level = "an error", logging.ERROR
+        # The relay needs no RQ loop: it runs for the whole of ``work``, and waits out a Redis outage (its
+        # rows wait in the database) on its own backoff while the loop restarts.
+        relay = Relay(self.outbox, self.connection) if self.outbox else None
+        if relay is not None:
+            relay.start()
         try:
             why, level = self._loop(burst), logging.INFO
         except BaseException as err:
             why, level = announce.ended_by(err)
             raise
         finally:
+            if relay is not None:
+                relay.stop()
             for number, handler in replaced.items():
                 signal.signal(number, handler)
             close_all(self.sinks)
@@ -232,8 +239,8 @@ class Worker:
         return bool(self._signals) or (worker is not None and _asked_to_stop(worker))
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
-        """One RQ work loop, with the Reaper, Scheduler, alert Dispatcher and outbox Relay threads alongside
-        it; True if it ran any job."""
+        """One RQ work loop, with the Reaper, Scheduler and alert Dispatcher threads alongside it; True if it
+        ran any job."""
         reaper = Reaper(
             self.connection,
             [q.name for q in self.queues],
@@ -250,9 +257,6 @@ class Worker:
         dispatcher = Dispatcher(self.connection, self.sinks) if self.sinks else None
         if dispatcher is not None:
             dispatcher.start()
-        relay = Relay(self.outbox, self.connection) if self.outbox else None
-        if relay is not None:
-            relay.start()
         try:
             return bool(worker.work(burst=burst, with_scheduler=burst, logging_level=None))
         finally:
@@ -261,8 +265,6 @@ class Worker:
                 scheduler.stop()
             if dispatcher is not None:
                 dispatcher.stop(close_sinks=False)
-            if relay is not None:
-                relay.stop()
 
 
 def _asked_to_stop(worker: ForkingWorker | InProcessWorker) -> bool:
