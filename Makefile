@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.latency
 	$(BIN)/python -m tests.benchmarks.retry_accuracy
 	$(BIN)/python -m tests.benchmarks.time_and_flow
+	$(BIN)/python -m tests.benchmarks.outbox
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000

@@ -99,6 +99,8 @@ class Relay(threading.Thread):
         self._db: Database | None = None
         self._listener: Any = None
         self._measured_at = 0.0
+        # One round at a time on the relay's connection: a burst worker also calls ``relay_once`` itself.
+        self._round = threading.Lock()
 
     def run(self) -> None:
         backoff = 0.5
@@ -132,6 +134,10 @@ class Relay(threading.Thread):
 
     def relay_once(self) -> Round:
         """Move one batch of committed rows to Redis and delete them, in one database transaction."""
+        with self._round:
+            return self._relay_once()
+
+    def _relay_once(self) -> Round:
         db = self._database()
         db.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
         try:
@@ -209,7 +215,8 @@ class Relay(threading.Thread):
         if time.monotonic() - self._measured_at < MEASURE_EVERY_S:
             return
         self._measured_at = time.monotonic()
-        alert = self.growth_alert(backlog_of(self._database()))
+        with self._round:
+            alert = self.growth_alert(backlog_of(self._database()))
         raise_on_change(self.connection, _keys.outbox_alerted(), alert)
 
     def growth_alert(self, now: Backlog) -> Alert | None:

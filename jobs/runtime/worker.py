@@ -81,6 +81,7 @@ class Worker:
         ]
         # How the attempts of the running ``work()`` ended, and the signals that asked it to stop.
         self._tally: Tally | None = None
+        self._relay: Relay | None = None
         self._signals: list[int] = []
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
@@ -126,7 +127,7 @@ class Worker:
         why, level = "an error", logging.ERROR
         # The relay needs no RQ loop: it runs for the whole of ``work``, and waits out a Redis outage (its
         # rows wait in the database) on its own backoff while the loop restarts.
-        relay = Relay(self.outbox, self.connection) if self.outbox else None
+        self._relay = relay = Relay(self.outbox, self.connection) if self.outbox else None
         if relay is not None:
             relay.start()
         try:
@@ -137,6 +138,7 @@ class Worker:
         finally:
             if relay is not None:
                 relay.stop()
+                self._relay = None
             for number, handler in replaced.items():
                 signal.signal(number, handler)
             close_all(self.sinks)
@@ -216,8 +218,11 @@ class Worker:
         return announce.signal_name(self._signals[0] if self._signals else None)
 
     def _drained(self) -> bool:
-        """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
+        """In burst mode: nothing queued, nothing scheduled, and nothing in the outbox (this round moves what
+        it holds); waits for the next scheduled job otherwise."""
         if any(q.count for q in self.queues):
+            return False
+        if self._relay is not None and self._relay.relay_once().rows:
             return False
         due = next_due(self.connection, self.queues)
         if due is None:
