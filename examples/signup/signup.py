@@ -91,7 +91,7 @@ class SendActivationEmail(Job):
     backoff = Exponential(base=2, initial=1, cap=300)
     timeout_s = 60
     remediation = (
-        "The user has no activation email and is listed in signup:needs_attention. Check the email "
+        "The user has no activation email and is marked needs_attention in the users table. Check the email "
         "service (status page, credentials, sending quota). Once it sends again, replay: "
         "`stalwart dlq replay --all --job signup.SendActivationEmail --import examples.signup.signup`. "
         "The user can also get a fresh email by signing up again or asking for one on the sign-in page."
@@ -147,7 +147,7 @@ class SendActivationEmail(Job):
         if listed:
             stats.incr("signup.activation_email.needs_attention")
             log.warning(
-                "user %s has no activation email: listed in signup:needs_attention (dead-letter entry %s)",
+                "user %s has no activation email: marked needs_attention (dead-letter entry %s)",
                 user_id,
                 entry.id,
             )
