@@ -96,6 +96,20 @@ def dialect_of_url(url: str) -> Dialect:
     )
 
 
+def check_url(url: str) -> Dialect:
+    """The URL's dialect, once its client is known to be installed; ConfigurationError otherwise (a worker
+    given a URL it cannot use says so when it starts, not in its relay's log)."""
+    dialect = dialect_of_url(url)
+    if dialect == "postgresql":
+        try:
+            import psycopg  # noqa: F401 - only whether it is installed
+        except ImportError as err:
+            raise ConfigurationError(
+                "the outbox URL names PostgreSQL, which needs psycopg 3: pip install 'stalwart[outbox]'"
+            ) from err
+    return dialect
+
+
 def sqlite_path(url: str) -> str:
     """The file of a ``sqlite:///PATH`` URL (``sqlite:////abs/path`` or ``sqlite:///relative/path``)."""
     return url[len("sqlite:///") :]

@@ -35,7 +35,7 @@ from ..rq_adapter.enqueue import raw_job_of
 from ..rq_adapter.put import put, reply
 from ..telemetry.alerts import Alert, raise_on_change
 from .backlog import Backlog, backlog_of
-from .database import Database, connect, dialect_of_url, shown
+from .database import Database, check_url, connect, shown
 from .table import CHANNEL, TABLE
 
 log = logging.getLogger("stalwart.outbox")
@@ -82,7 +82,7 @@ class Relay(threading.Thread):
     ) -> None:
         super().__init__(name="stalwart-outbox-relay", daemon=True)
         self.url = url
-        self.dialect = dialect_of_url(url)
+        self.dialect = check_url(url)
         self.connection = connection
         self.batch = batch
         current = settings.current()
@@ -169,7 +169,7 @@ class Relay(threading.Thread):
         """Write every row's job to Redis in one pipeline, each only if no job has its id yet."""
         with self.connection.pipeline(transaction=False) as pipeline:
             for job_id, job, queue, body, timeout_s, result_ttl_s, due, due_s, claim in rows:
-                raw = raw_job_of(job, queue, timeout_s, result_ttl_s, json.loads(body), job_id=job_id)
+                raw = raw_job_of(job, queue, timeout_s, result_ttl_s, _decoded(job_id, body), job_id=job_id)
                 put(pipeline, raw, queue, when=due, seconds=float(due_s), claim=claim, if_absent=True)
             replies = [reply(r) for r in pipeline.execute()]
         return Round(
@@ -284,7 +284,25 @@ class Relay(threading.Thread):
         self._listener = None
 
 
+class UnreadableRow(ValueError):
+    """A row that ``outbox.enqueue`` did not write (its body is not a JSON payload): it stops the relay."""
+
+
+def _decoded(job_id: str, body: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except ValueError as err:
+        payload = err
+    if not isinstance(payload, dict):
+        raise UnreadableRow(
+            f"the outbox row {job_id} holds a body that is not a JSON payload, so no job can be made of it; "
+            f"rows are written by outbox.enqueue only: delete that row (DELETE FROM {TABLE} WHERE id = "
+            f"'{job_id}') and the relay goes on"
+        )
+    return payload
+
+
 def _expected(err: Exception | None) -> bool:
     """A database that is down or locked is an episode to report, not a bug: no traceback."""
     name = type(err).__name__
-    return name in ("OperationalError", "InterfaceError") or err is None
+    return name in ("OperationalError", "InterfaceError", "UnreadableRow") or err is None

@@ -28,6 +28,7 @@ from ..connection import connect
 from ..connection.outage import describe, is_outage
 from ..model.definition import REGISTRY
 from ..outbox import Relay
+from ..outbox.database import check_url
 from ..rq_adapter.dequeue import ReliableQueue
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
@@ -74,6 +75,8 @@ class Worker:
         self.mode: Mode = mode
         self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
         self.outbox = outbox if outbox is not None else self.settings.outbox_url
+        if self.outbox:
+            check_url(self.outbox)  # a URL it cannot use stops the worker now, with what to do
         # RQ's own registry and maintenance code reads jobs through the queue's job class: SafeRQJob too.
         self.queues = [
             ReliableQueue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)

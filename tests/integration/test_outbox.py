@@ -16,9 +16,10 @@ import redis
 import sqlalchemy
 from sqlalchemy.orm import Session
 
-from jobs import JobHandle, PayloadError, Status, outbox, settings
+from jobs import ConfigurationError, JobHandle, PayloadError, Status, Worker, outbox, settings
 from jobs.outbox.backlog import Backlog
 from jobs.outbox.database import database
+from jobs.outbox.relay import UnreadableRow
 from jobs.rq_adapter.schedule import redis_time
 from tests.outbox_jobs import CountsRuns, ExportsOnce
 from tests.workers import stalwart
@@ -282,3 +283,26 @@ def test_the_cli_says_what_to_pass_without_an_outbox(subprocess_env: dict[str, s
         "postgresql://USER@HOST:PORT/DB) or set STALWART_OUTBOX_URL\n",
     )
     assert wrong.returncode == 1 and "is neither sqlite:///PATH nor postgresql://" in wrong.stderr
+
+
+def test_a_row_outbox_enqueue_did_not_write_stops_the_relay_with_the_row_to_delete(
+    sqlite_url: str, connection: redis.Redis
+) -> None:
+    db = sqlite_db(sqlite_url)
+    outbox.install(db)
+    db.execute(
+        "INSERT INTO stalwart_outbox (id, job, queue, body, timeout_s, result_ttl_s, created_at) "
+        "VALUES ('row-1', 'x', 'outbox', 'not json', 1, 1, 0)"
+    )
+    db.commit()
+
+    with pytest.raises(
+        UnreadableRow, match=r"delete that row \(DELETE FROM stalwart_outbox WHERE id = 'row-1'\)"
+    ):
+        outbox.Relay(sqlite_url, connection).relay_once()
+    assert rows(sqlite_url) == 1 and queued_ids(connection) == []
+
+
+def test_a_worker_given_an_outbox_url_it_cannot_use_refuses_to_start(connection: redis.Redis) -> None:
+    with pytest.raises(ConfigurationError, match="is neither sqlite:///PATH nor postgresql://"):
+        Worker(["outbox"], connection=connection, outbox="mysql://db/app")
