@@ -91,7 +91,7 @@ def dialect_of_url(url: str) -> Dialect:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql"
     raise ConfigurationError(
-        f"the outbox URL {_shown(url)!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB; "
+        f"the outbox URL {shown(url)!r} is neither sqlite:///PATH nor postgresql://USER@HOST:PORT/DB; "
         "set STALWART_OUTBOX_URL (or --outbox) to one of those"
     )
 
@@ -131,11 +131,6 @@ def connect(url: str) -> Any:
     return psycopg.connect(url, autocommit=True)
 
 
-def _shown(url: str) -> str:
-    """``url`` without a password, for messages."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
-
-
 def shown(url: str) -> str:
     """``url`` without a password, for logs and messages."""
-    return _shown(url)
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
