@@ -1,12 +1,18 @@
 """The relay: moves committed outbox rows to Redis, then deletes them; each job exactly once.
 
-One round is one database transaction: take a batch of rows (PostgreSQL:
-``FOR UPDATE SKIP LOCKED``, so several relays take disjoint batches; SQLite:
-``BEGIN IMMEDIATE``, one writer at a time), write their jobs to Redis in one
-pipeline, delete the rows, commit. Every job is written with the id its row
-fixed, and only if no job with that id exists (``put(..., if_absent=True)``):
-a relay killed after writing to Redis and before its commit leaves the rows,
-the next round finds their jobs already in Redis, and only deletes the rows.
+One round: take a batch of rows, write their jobs to Redis in one pipeline,
+delete the rows. On PostgreSQL the round is one transaction that locks its
+rows (``FOR UPDATE SKIP LOCKED``), so several relays take disjoint batches. On
+SQLite a transaction would lock the whole database, and the application's
+writes with it, for as long as Redis takes to answer: the rows are read
+without one, and deleted in a short ``BEGIN IMMEDIATE`` transaction (one
+writer at a time) once their jobs are in Redis. Every job is written with the
+id its row fixed, and only if no job with that id exists (``put(...,
+if_absent=True)``): a relay killed after writing to Redis and before deleting
+leaves the rows, the next round finds their jobs already in Redis, and only
+deletes the rows (as it does when two relays read one SQLite row at once).
+Redis is given ``REDIS_TIMEOUT_S`` per round: a Redis that stops answering
+ends the round, it never holds the rows' locks for good.
 
 Between rounds it waits: PostgreSQL wakes it at once (``LISTEN``; every
 ``outbox.enqueue`` notifies in the caller's transaction, so on commit), and
@@ -30,6 +36,7 @@ from typing import Any
 import redis
 
 from .. import _keys, settings
+from ..connection.bounded import bounded
 from ..connection.outage import describe, is_outage
 from ..rq_adapter.enqueue import raw_job_of
 from ..rq_adapter.put import put, reply
@@ -44,6 +51,8 @@ BATCH = 500
 MAX_BACKOFF_S = 5.0
 # How often the relay measures the outbox for the growth alert.
 MEASURE_EVERY_S = 5.0
+# The longest a round's writes to Redis (and the growth alert's) may take before the round gives up.
+REDIS_TIMEOUT_S = 5.0
 # The longest a wait lasts before the thread looks at whether it is asked to stop.
 _SLICE_S = 0.25
 
@@ -84,6 +93,8 @@ class Relay(threading.Thread):
         self.url = url
         self.dialect = check_url(url)
         self.connection = connection
+        # Every call bounded in time, never retried by the client: the round retries, after a backoff.
+        self._redis = bounded(connection, REDIS_TIMEOUT_S)
         self.batch = batch
         current = settings.current()
         self.poll_s = poll_s if poll_s is not None else current.outbox_poll_s
@@ -123,8 +134,9 @@ class Relay(threading.Thread):
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
         self._close()
+        self._redis.connection_pool.disconnect()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = REDIS_TIMEOUT_S + 1) -> None:
         """End the thread after its current round (a round in flight commits or rolls back whole)."""
         self.stopping.set()
         if self.is_alive():
@@ -139,35 +151,51 @@ class Relay(threading.Thread):
 
     def _relay_once(self) -> Round:
         db = self._database()
-        db.execute("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
-        try:
-            lock = "" if self.dialect == "sqlite" else " FOR UPDATE SKIP LOCKED"
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM {TABLE} ORDER BY created_at LIMIT :n{lock}", {"n": self.batch}
-            )
+        select = f"SELECT {_COLUMNS} FROM {TABLE} ORDER BY created_at LIMIT :n"
+        if self.dialect == "sqlite":
+            # Read outside a transaction (no lock is kept), write to Redis, then delete in a short one.
+            rows = db.execute(select, {"n": self.batch})
             done = self._deliver(rows) if rows else Round()
             if rows:
-                if self.after_redis is not None:
-                    self.after_redis([str(row[0]) for row in rows])
-                names = {f"i{n}": row[0] for n, row in enumerate(rows)}
-                db.execute(f"DELETE FROM {TABLE} WHERE id IN ({', '.join(':' + k for k in names)})", names)
-            db.execute("COMMIT")
-        except BaseException:
-            self._rollback(db)
-            raise
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._delete_rows(db, rows)
+                    db.execute("COMMIT")
+                except BaseException:
+                    self._rollback(db)
+                    raise
+        else:
+            db.execute("BEGIN")
+            try:
+                rows = db.execute(select + " FOR UPDATE SKIP LOCKED", {"n": self.batch})
+                done = self._deliver(rows) if rows else Round()
+                if rows:
+                    self._delete_rows(db, rows)
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback(db)
+                raise
         self.relayed += done.rows
         self.found_in_redis += done.existed
         if done.existed:
             log.info(
-                "the outbox relay found %d of its jobs already in Redis (a relay stopped after writing "
-                "them and before deleting their rows): their rows are deleted, the jobs not written again",
+                "the outbox relay found %d of its jobs already in Redis (written by a relay that stopped "
+                "before deleting their rows, or, on SQLite, by another relay at the same moment): their rows "
+                "are deleted, the jobs not written again",
                 done.existed,
             )
         return done
 
+    def _delete_rows(self, db: Database, rows: list[tuple[Any, ...]]) -> None:
+        """Delete the rows whose jobs are in Redis (after the test hook, which may stop the relay first)."""
+        if self.after_redis is not None:
+            self.after_redis([str(row[0]) for row in rows])
+        names = {f"i{n}": row[0] for n, row in enumerate(rows)}
+        db.execute(f"DELETE FROM {TABLE} WHERE id IN ({', '.join(':' + k for k in names)})", names)
+
     def _deliver(self, rows: list[tuple[Any, ...]]) -> Round:
         """Write every row's job to Redis in one pipeline, each only if no job has its id yet."""
-        with self.connection.pipeline(transaction=False) as pipeline:
+        with self._redis.pipeline(transaction=False) as pipeline:
             for job_id, job, queue, body, timeout_s, result_ttl_s, due, due_s, claim in rows:
                 raw = raw_job_of(job, queue, timeout_s, result_ttl_s, _decoded(job_id, body), job_id=job_id)
                 put(pipeline, raw, queue, when=due, seconds=float(due_s), claim=claim, if_absent=True)
@@ -217,7 +245,7 @@ class Relay(threading.Thread):
         self._measured_at = time.monotonic()
         with self._round:
             alert = self.growth_alert(backlog_of(self._database()))
-        raise_on_change(self.connection, _keys.outbox_alerted(), alert)
+        raise_on_change(self._redis, _keys.outbox_alerted(), alert)
 
     def growth_alert(self, now: Backlog) -> Alert | None:
         """The alert for an outbox that grew past its thresholds, or None while it is within them."""

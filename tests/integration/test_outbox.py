@@ -4,7 +4,9 @@ committed row to Redis once. Real SQLite files and a real PostgreSQL server; Red
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
+import threading
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -22,7 +24,7 @@ from jobs.outbox.database import database
 from jobs.outbox.relay import UnreadableRow
 from jobs.rq_adapter.schedule import redis_time
 from tests.outbox_jobs import CountsRuns, ExportsOnce
-from tests.workers import stalwart
+from tests.workers import stalwart, wait_for
 
 
 def sqlite_db(url: str) -> sqlite3.Connection:
@@ -306,3 +308,53 @@ def test_a_row_outbox_enqueue_did_not_write_stops_the_relay_with_the_row_to_dele
 def test_a_worker_given_an_outbox_url_it_cannot_use_refuses_to_start(connection: redis.Redis) -> None:
     with pytest.raises(ConfigurationError, match="is neither sqlite:///PATH nor postgresql://"):
         Worker(["outbox"], connection=connection, outbox="mysql://db/app")
+
+
+def test_on_sqlite_a_redis_that_stops_answering_never_holds_the_applications_writes(
+    sqlite_url: str,
+) -> None:
+    # Given a committed row, and a "Redis" that accepts connections and never answers
+    db = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), timeout=0.5)
+    outbox.install(db)
+    outbox.enqueue(db, CountsRuns, n=1)
+    db.commit()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        relay = outbox.Relay(sqlite_url, redis.Redis(port=silent.getsockname()[1]))
+        failed: list[BaseException] = []
+
+        def round_() -> None:
+            try:
+                relay.relay_once()
+            except redis.RedisError as err:
+                failed.append(err)
+
+        stuck = threading.Thread(target=round_)
+        stuck.start()
+        wait_for(lambda: stuck.is_alive() and _waiting_on(silent))
+
+        # When the application commits while the relay waits on Redis: it is not kept waiting
+        outbox.enqueue(db, CountsRuns, n=2)
+        db.commit()
+        stuck.join(10)
+        for client in _held:
+            client.close()
+        _held.clear()
+
+    # Then the relay's round gave up within its bound, and both rows wait for the next
+    assert [type(e) for e in failed] == [redis.TimeoutError] and rows(sqlite_url) == 2
+
+
+def _waiting_on(server: socket.socket) -> bool:
+    """Whether a client connected to ``server`` (accepted here, and never answered)."""
+    server.settimeout(0.05)
+    try:
+        client, _ = server.accept()
+    except OSError:
+        return False
+    _held.append(client)
+    return True
+
+
+_held: list[socket.socket] = []
