@@ -179,3 +179,41 @@ def test_rows_committed_while_redis_is_down_for_10_s_all_run_once_after_it_retur
     text = log.read_text()
     assert text.count("the outbox relay cannot move jobs") == 1  # once for the whole outage
     assert "the outbox relay moves jobs again" in text
+
+
+def test_on_postgresql_a_commit_wakes_the_relay_without_waiting_for_its_poll(
+    postgres_url: str, connection: redis.Redis
+) -> None:
+    db = psycopg.connect(postgres_url)
+    outbox.install(db)
+    db.commit()
+    relay = outbox.Relay(postgres_url, connection, poll_s=600)  # polling alone would take ten minutes
+    relay.start()
+    try:
+        wait_for(lambda: relay._listener is not None)  # listening: the first round is done
+        outbox.enqueue(db, CountsRuns, n=1)
+        db.commit()
+        wait_for(lambda: connection.llen("rq:queue:outbox") == 1, timeout_s=10)
+    finally:
+        relay.stop()
+        db.close()
+
+
+def test_two_relays_on_one_sqlite_file_write_each_job_once(sqlite_url: str, connection: redis.Redis) -> None:
+    db = connect_database(sqlite_url)
+    outbox.install(db)
+    db.close()
+    commit_jobs(sqlite_url, range(300))
+    relays = [outbox.Relay(sqlite_url, connection, batch=20, poll_s=0.01) for _ in range(2)]
+    for relay in relays:
+        relay.start()
+    try:
+        wait_for(lambda: rows(sqlite_url) == 0)
+    finally:
+        for relay in relays:
+            relay.stop()
+
+    queued = [i.decode() for i in connection.lrange("rq:queue:outbox", 0, -1)]
+    assert len(queued) == len(set(queued)) == 300
+    # a row both read was written by one and found in Redis by the other
+    assert sum(r.relayed for r in relays) - sum(r.found_in_redis for r in relays) == 300
