@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import rules, stats
+from . import outbox, rules, stats
 from .connection import EmbeddedRedis, connect
 from .dead_letter import DeadLetterEntry, DeadLetterQueue
 from .errors import (
@@ -56,6 +56,7 @@ __all__ = [
     "connect",
     "idempotency_guard",
     "invariant",
+    "outbox",
     "request_context",
     "rules",
     "stats",

@@ -145,6 +145,11 @@ def scheduler_leader() -> str:
     return f"{prefix()}scheduler:leader"
 
 
+def outbox_alerted() -> str:
+    """Set while the growth alert of the outbox in the application's database is raised (re-armed after)."""
+    return f"{prefix()}outbox:alerted"
+
+
 def unique(job: str, idempotency_key: str) -> str:
     """The id of the job holding a unique job's idempotency key (while queued, scheduled or running)."""
     return f"{prefix()}unique:{job}:{idempotency_key}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -69,26 +68,14 @@ class Job(JobDefinition):
         It never starts before then; "now" is Redis's clock, which every worker and producer shares.
         Its status is ``scheduled`` until it is due.
         """
-        seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
-            raise TypeError(f"delay must be a timedelta or a number of seconds, got {delay!r}")
-        if seconds < 0:
-            raise ValueError(f"delay must not be negative, got {delay!r}; use enqueue() to run it now")
-        return cls._deliver(delivery.Delivery("in", float(seconds), cls.unique), connection, kwargs)
+        return cls._deliver(delivery.Delivery("in", delivery.delay_s(delay), cls.unique), connection, kwargs)
 
     @classmethod
     def enqueue_at(
         cls, when: datetime, /, *, connection: redis.Redis | None = None, **kwargs: Any
     ) -> JobHandle:
         """Like ``enqueue``, but the job is due at ``when``, an aware ``datetime`` (one in the past: now)."""
-        if not isinstance(when, datetime):
-            raise TypeError(f"when must be an aware datetime, got {when!r}")
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise ValueError(
-                f"when must be an aware datetime (with a time zone), got the naive {when.isoformat()}; "
-                "use e.g. datetime(2030, 1, 1, 3, 0, tzinfo=timezone.utc)"
-            )
-        return cls._deliver(delivery.Delivery("at", when.timestamp(), cls.unique), connection, kwargs)
+        return cls._deliver(delivery.Delivery("at", delivery.epoch_of(when), cls.unique), connection, kwargs)
 
     @classmethod
     def enqueue_many(

@@ -39,6 +39,12 @@ class Settings:
     # Producers
     limits: Limits = field(default_factory=Limits)
     enqueue_deadline_s: float = 5.0
+    # The outbox in the application's database (jobs.outbox): its URL, how often the relay polls it,
+    # and when its backlog alerts.
+    outbox_url: str | None = None
+    outbox_poll_s: float = 1.0
+    outbox_alert_depth: int = 10_000
+    outbox_alert_age_s: float = 300.0
     # Workers
     heartbeat_interval_s: int = 5
     heartbeat_ttl_s: int = 15
@@ -77,6 +83,10 @@ class Settings:
                 ),
             ),
             enqueue_deadline_s=read.number("STALWART_ENQUEUE_DEADLINE_S", float, 5.0, minimum=0.1),
+            outbox_url=read.text("STALWART_OUTBOX_URL"),
+            outbox_poll_s=read.number("STALWART_OUTBOX_POLL_S", float, 1.0, minimum=0.01),
+            outbox_alert_depth=read.number("STALWART_OUTBOX_ALERT_DEPTH", int, 10_000, minimum=0),
+            outbox_alert_age_s=read.number("STALWART_OUTBOX_ALERT_AGE_S", float, 300.0, minimum=1),
             heartbeat_interval_s=read.number("STALWART_HEARTBEAT_INTERVAL_S", int, 5, minimum=1),
             heartbeat_ttl_s=read.number("STALWART_HEARTBEAT_TTL_S", int, 15, minimum=2),
             kill_limit=read.number("STALWART_KILL_LIMIT", int, 3, minimum=1),

@@ -12,6 +12,7 @@ import redis
 
 from jobs import settings
 from jobs.connection.embedded import EmbeddedRedis
+from tests.postgres import PostgresServer, scratch
 from tests.workers import FAST_HEARTBEATS, REPO, Workers
 
 __all__ = ["REPO"]
@@ -23,6 +24,33 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (tests/postgres.py), started on first use."""
+    server = PostgresServer(scratch())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The session's PostgreSQL, without an outbox table (each test installs its own)."""
+    import psycopg
+
+    with psycopg.connect(postgres_server.url, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS stalwart_outbox")
+    return postgres_server.url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite file of the test's own, as an outbox URL."""
+    return f"sqlite:///{tmp_path / 'app.db'}"
 
 
 @pytest.fixture

@@ -220,8 +220,8 @@ class AuthorizePurchase(Job):
 def place(connection: redis.Redis, customer_id: int, amount_cents: int) -> tuple[Purchase, str]:
     """The checkout: record a pending purchase and enqueue its authorization; the purchase and the job id.
 
-    (If the process died between the two, the purchase would stay pending with no job: see
-    examples/signup for the marker-and-sweeper pattern that covers that gap.)
+    (If the process died between the two, the purchase would stay pending with no job: with the
+    purchases in a SQL database, ``jobs.outbox`` closes that gap, as examples/signup shows.)
     """
     purchase = Purchases(connection).create(customer_id, amount_cents)
     handle = AuthorizePurchase.enqueue(connection=connection, purchase_id=purchase.id)

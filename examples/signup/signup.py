@@ -1,14 +1,13 @@
-"""Sign-up: create the account, and make sure its activation email goes out or a person knows it did not.
+"""Sign-up: create the account and its activation email in one transaction, through the outbox.
 
 The promise: no user is left without an activation email *and* without a way to get one. Each way
 that could break, and what covers it:
 
-1. **The process dies between creating the account and enqueueing the email.** ``Accounts.create``
-   writes the user and the "email owed" marker in one MULTI, so a user never exists without the
-   marker. The enqueue is a second step: in a real application the accounts live in the application's
-   database and the queue in Redis, and no transaction spans both. If it never happens, the sweeper
-   (``SweepActivationEmails``, every few minutes) finds the marker with no job behind it, enqueues
-   the email, and raises one alert so someone finds out why.
+1. **The process dies right after the sign-up commits**, or **Redis is down** at that moment. The
+   user's row and the job that emails them are written in one transaction of the application's
+   database (``outbox.enqueue``): both are committed, or neither. A worker's relay (``stalwart worker
+   --outbox URL``) moves the job to Redis once, whenever it can; the sign-up itself never touches
+   Redis. A sign-up that fails before its commit leaves no user and no job.
 2. **The email service refuses, or answers 429.** Nothing was sent: retried with backoff.
 3. **The service times out.** The message may have gone out. The job is idempotent *by nature*, and
    timeouts are retried: see ``SendActivationEmail``.
@@ -16,47 +15,46 @@ that could break, and what covers it:
    business outcomes, returned as ``Negative`` (never retried, never alerted). A bounced user is told
    on the sign-in page and signs up with a correct address.
 5. **The service stays down longer than the job's budget.** The job is dead-lettered (one alert, with
-   the remediation below), and ``on_dead_letter`` lists the user under ``signup:needs_attention``. The
-   user gets a fresh email by signing up again or asking for one (``resend_activation``); support does
-   the same, or replays the dead-letter entry.
-6. **Anything else** (workers down, a sweeper that stopped running): the invariant in ``checks.py``
-   alerts about any user still owed an email 30 minutes after signing up, whatever the reason.
+   the remediation below), and ``on_dead_letter`` lists the user (``email_state`` ``needs_attention``).
+   The user gets a fresh email by signing up again or asking for one (``resend_activation``); support
+   does the same, or replays the dead-letter entry.
+6. **Anything else** (no worker relaying the outbox, workers down, a backlog): the invariant in
+   ``checks.py`` alerts about any user still owed an email 30 minutes after signing up.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from jobs import (
     DeadLetterEntry,
     DeadLetterQueue,
-    EnqueueError,
     Job,
     JobHandle,
     Negative,
     Status,
     connect,
+    outbox,
     stats,
 )
 from jobs.errors import DeadLetterError, NoSuchEntryError, NoSuchJobError
-from jobs.telemetry.alerts import Alert, raise_alert
 from resilience import Exponential, attempting
 
-from .accounts import Accounts, User
+from .accounts import Accounts, User, open_database, transaction
 from .mailer import EmailService, EmailServiceRefused, EmailServiceThrottled, EmailServiceTimeout
 
 log = logging.getLogger("examples.signup")
 
 SUBJECT = "Activate your account"
 ACTIVATION_URL = "https://app.example.com/activate?token="
-IN_FLIGHT = frozenset({Status.QUEUED, Status.SCHEDULED, Status.STARTED})
-# Long enough that the sweeper never races a sign-up that is between its two steps right now.
-SWEEP_AFTER_S = 600
+IN_FLIGHT = frozenset(s.value for s in (Status.QUEUED, Status.SCHEDULED, Status.STARTED))
+# Where a job is while it waits in the outbox for a relay: committed, not yet in Redis.
+IN_OUTBOX = "in_outbox"
 
 
 def activation_body(token: str) -> str:
@@ -93,7 +91,7 @@ class SendActivationEmail(Job):
     backoff = Exponential(base=2, initial=1, cap=300)
     timeout_s = 60
     remediation = (
-        "The user has no activation email and is listed in signup:needs_attention. Check the email "
+        "The user has no activation email and is marked needs_attention in the users table. Check the email "
         "service (status page, credentials, sending quota). Once it sends again, replay: "
         "`stalwart dlq replay --all --job signup.SendActivationEmail --import examples.signup.signup`. "
         "The user can also get a fresh email by signing up again or asking for one on the sign-in page."
@@ -103,40 +101,53 @@ class SendActivationEmail(Job):
         return f"sending the activation email to user {user_id}"
 
     def perform(self, user_id: int) -> str | Negative:
-        connection = connect()
-        accounts = Accounts(connection)
-        user = accounts.get(user_id)
-        if user is None:
-            accounts.drop_markers(user_id)
-            return Negative("no_such_user", user_id=user_id)  # the account was deleted meanwhile
-        if user.state == "active":
-            return Negative("already_activated", user_id=user_id)
-        delivery = EmailService(connection).send(user.email, SUBJECT, activation_body(user.activation_token))
-        if delivery.message_id is None:
-            # A permanent rejection is the service's answer, not a failure: retrying cannot change it.
-            accounts.mark_bounced(user_id, delivery.code or "unknown", self.job_id)
-            stats.incr("signup.activation_email.bounced")
-            return Negative("address_bounced", user_id=user_id, code=delivery.code, smtp=delivery.reason)
-        # If recording fails now, the dead-letter message must say the email did go out.
-        with attempting(
-            f"recording that user {user_id}'s activation email went out as {delivery.message_id}",
-            user_id=user_id,
-            message_id=delivery.message_id,
-        ):
-            accounts.mark_sent(user_id, delivery.message_id, self.job_id)
-        stats.incr("signup.activation_email.sent")
-        return delivery.message_id
+        db = open_database()
+        try:
+            with transaction(db):
+                user = Accounts(db).get(user_id)
+            if user is None:
+                return Negative("no_such_user", user_id=user_id)  # the account was deleted meanwhile
+            if user.state == "active":
+                return Negative("already_activated", user_id=user_id)
+            delivery = EmailService(connect()).send(
+                user.email, SUBJECT, activation_body(user.activation_token)
+            )
+            if delivery.message_id is None:
+                # A permanent rejection is the service's answer, not a failure: retrying cannot change it.
+                with transaction(db):
+                    Accounts(db).mark_bounced(user_id, delivery.code or "unknown", self.job_id)
+                stats.incr("signup.activation_email.bounced")
+                return Negative("address_bounced", user_id=user_id, code=delivery.code, smtp=delivery.reason)
+            # If recording fails now, the dead-letter message must say the email did go out.
+            with (
+                attempting(
+                    f"recording that user {user_id}'s activation email went out as {delivery.message_id}",
+                    user_id=user_id,
+                    message_id=delivery.message_id,
+                ),
+                transaction(db),
+            ):
+                Accounts(db).mark_sent(user_id, delivery.message_id, self.job_id)
+            stats.incr("signup.activation_email.sent")
+            return delivery.message_id
+        finally:
+            db.close()
 
     def on_dead_letter(self, entry: DeadLetterEntry) -> None:
         """Put the user on the work list, so the dead letter is also a named person waiting for help."""
         user_id = int(entry.kwargs["user_id"])
-        listed = Accounts(connect()).mark_needs_attention(
-            user_id, entry.id, f"{entry.classification}: {entry.error_type}"
-        )
+        db = open_database()
+        try:
+            with transaction(db):
+                listed = Accounts(db).mark_needs_attention(
+                    user_id, entry.id, f"{entry.classification}: {entry.error_type}"
+                )
+        finally:
+            db.close()
         if listed:
             stats.incr("signup.activation_email.needs_attention")
             log.warning(
-                "user %s has no activation email: listed in signup:needs_attention (dead-letter entry %s)",
+                "user %s has no activation email: marked needs_attention (dead-letter entry %s)",
                 user_id,
                 entry.id,
             )
@@ -148,9 +159,8 @@ class SendActivationEmail(Job):
 class Requested(str, enum.Enum):
     """What a request for an activation email led to."""
 
-    ENQUEUED = "enqueued"  # a job is on its way
-    ON_ITS_WAY = "on_its_way"  # a job for this user is already queued, scheduled or running
-    DEFERRED = "deferred"  # the queue did not answer; the sweeper enqueues it within minutes
+    ENQUEUED = "enqueued"  # committed with a job in the outbox: on its way
+    ON_ITS_WAY = "on_its_way"  # a job for this user is already in the outbox, queued, scheduled or running
     ALREADY_ACTIVE = "already_active"
     ADDRESS_BOUNCED = "address_bounced"  # sending again would bounce again: the user gives another address
     NO_SUCH_USER = "no_such_user"
@@ -169,49 +179,56 @@ class EmailRequest:
     created: bool = False
 
 
-def signup(email: str, connection: redis.Redis | None = None) -> EmailRequest:
-    """Create the account for ``email`` and enqueue its activation email; raises InvalidEmail.
+def signup(email: str, db: Any = None, connection: redis.Redis | None = None) -> EmailRequest:
+    """Create the account for ``email`` and its activation email's job, in one transaction of ``db``
+    (the application's database); raises InvalidEmail. Redis is not needed to sign up.
 
     Signing up again with an address that is still pending is a request for the email again, not an
     error: an address stored before its email failed must never lock its owner out.
     """
-    connection = connection if connection is not None else connect()
-    accounts = Accounts(connection)
-    user, created = accounts.create(email)
+    db = db if db is not None else open_database()
+    with transaction(db):
+        accounts = Accounts(db)
+        user, created = accounts.create(email)
+        if created:
+            job_id = outbox.enqueue(db, SendActivationEmail, user_id=user.id)
+            accounts.record_job(user.id, job_id)
     if not created:
-        return _resend(connection, accounts, user)
-    log.info("user %s signed up; enqueueing the activation email", user.id)
-    return _enqueue(connection, accounts, user.id, created=True)
+        return resend_activation(email, db, connection)
+    log.info("user %s signed up; their activation email is job %s, in the outbox", user.id, job_id)
+    return EmailRequest(user.id, Requested.ENQUEUED, job_id, created=True)
 
 
-def resend_activation(email: str, connection: redis.Redis | None = None) -> EmailRequest:
+def resend_activation(email: str, db: Any = None, connection: redis.Redis | None = None) -> EmailRequest:
     """Send the activation email again: the sign-in page's "didn't get it?" link, or support."""
-    connection = connection if connection is not None else connect()
-    accounts = Accounts(connection)
-    user = accounts.by_email(email)
-    if user is None:
-        return EmailRequest(None, Requested.NO_SUCH_USER)
-    return _resend(connection, accounts, user)
-
-
-def activate(token: str, connection: redis.Redis | None = None) -> User | None:
-    """The user followed the link in the email; None if the token is unknown."""
-    return Accounts(connection if connection is not None else connect()).activate(token)
-
-
-def _resend(connection: redis.Redis, accounts: Accounts, user: User) -> EmailRequest:
-    if user.state == "active":
-        return EmailRequest(user.id, Requested.ALREADY_ACTIVE)
-    if user.email_state == "bounced":
-        # Hard bounces again and again cost the sender's reputation, and every user's email with it.
-        return EmailRequest(user.id, Requested.ADDRESS_BOUNCED)
-    on_its_way = job_on_its_way(connection, user)
-    if on_its_way is not None:
-        return EmailRequest(user.id, Requested.ON_ITS_WAY, on_its_way)
+    db = db if db is not None else open_database()
+    with transaction(db):
+        accounts = Accounts(db)
+        user = accounts.by_email(email)
+        if user is None:
+            return EmailRequest(None, Requested.NO_SUCH_USER)
+        if user.state == "active":
+            return EmailRequest(user.id, Requested.ALREADY_ACTIVE)
+        if user.email_state == "bounced":
+            # Hard bounces again and again cost the sender's reputation, and every user's email with it.
+            return EmailRequest(user.id, Requested.ADDRESS_BOUNCED)
+        connection = connection if connection is not None else connect()
+        on_its_way = job_on_its_way(accounts, connection, user)
+        if on_its_way is not None:
+            return EmailRequest(user.id, Requested.ON_ITS_WAY, on_its_way)
+        accounts.request_email(user.id)
+        job_id = outbox.enqueue(db, SendActivationEmail, user_id=user.id)
+        accounts.record_job(user.id, job_id)
     if user.dead_letter_entry is not None:
         _close_entry(connection, user.dead_letter_entry)
-    accounts.request_email(user.id)
-    return _enqueue(connection, accounts, user.id, created=False)
+    return EmailRequest(user.id, Requested.ENQUEUED, job_id)
+
+
+def activate(token: str, db: Any = None) -> User | None:
+    """The user followed the link in the email; None if the token is unknown."""
+    db = db if db is not None else open_database()
+    with transaction(db):
+        return Accounts(db).activate(token)
 
 
 def _close_entry(connection: redis.Redis, entry_id: str) -> None:
@@ -225,31 +242,22 @@ def _close_entry(connection: redis.Redis, entry_id: str) -> None:
         log.info("left dead-letter entry %s as it is (%s)", entry_id, err)
 
 
-def _enqueue(connection: redis.Redis, accounts: Accounts, user_id: int, *, created: bool) -> EmailRequest:
-    try:
-        handle = SendActivationEmail.enqueue(connection=connection, user_id=user_id)
-    except EnqueueError as err:
-        # The account and its marker are committed, so the email is owed where the sweeper looks: the
-        # sign-up succeeded. Failing it now would only send the user back to a form that says "taken".
-        log.warning("could not enqueue user %s's activation email (%s); the sweeper will", user_id, err)
-        return EmailRequest(user_id, Requested.DEFERRED, created=created)
-    accounts.record_job(user_id, handle.id)
-    return EmailRequest(user_id, Requested.ENQUEUED, handle.id, created)
-
-
-def job_status(connection: redis.Redis, job_id: str | None) -> Status | None:
-    """Where a job is now; None when there is none, or Redis no longer knows it."""
+def job_status(accounts: Accounts, connection: redis.Redis, job_id: str | None) -> str | None:
+    """Where a job is now: ``in_outbox`` (committed, not yet in Redis), its status in Redis, or None."""
     if job_id is None:
         return None
+    if accounts.in_outbox(job_id):
+        return IN_OUTBOX
     try:
-        return JobHandle(job_id, SendActivationEmail.name, connection).status()
+        return JobHandle(job_id, SendActivationEmail.name, connection).status().value
     except NoSuchJobError:
         return None
 
 
-def job_on_its_way(connection: redis.Redis, user: User) -> str | None:
-    """The id of a job that is still to send this user's email (queued, scheduled, running), or None."""
-    if job_status(connection, user.email_job) in IN_FLIGHT:
+def job_on_its_way(accounts: Accounts, connection: redis.Redis, user: User) -> str | None:
+    """The id of a job that is still to send this user's email (in the outbox, queued, scheduled,
+    running), or None."""
+    if job_status(accounts, connection, user.email_job) in {IN_OUTBOX, *IN_FLIGHT}:
         return user.email_job
     if user.dead_letter_entry is not None:
         # Support may have replayed the dead-letter entry: the replay is a job of its own.
@@ -257,111 +265,6 @@ def job_on_its_way(connection: redis.Redis, user: User) -> str | None:
             entry = DeadLetterQueue(connection).get(user.dead_letter_entry)
         except NoSuchEntryError:
             return None
-        if entry.status == "replayed" and job_status(connection, entry.replays[-1]) in IN_FLIGHT:
+        if entry.status == "replayed" and job_status(accounts, connection, entry.replays[-1]) in IN_FLIGHT:
             return entry.replays[-1]
     return None
-
-
-# -- the sweeper --------------------------------------------------------------------------------
-
-
-@dataclass
-class SweepReport:
-    """What one sweep found among users owed an email for longer than it allows."""
-
-    reenqueued: list[int] = field(default_factory=list)
-    listed: list[int] = field(default_factory=list)
-    on_its_way: list[int] = field(default_factory=list)
-    waiting_for_a_person: list[int] = field(default_factory=list)
-
-
-def sweep(
-    connection: redis.Redis, older_than_s: float = SWEEP_AFTER_S, now: float | None = None
-) -> SweepReport:
-    """Find users owed an email for over ``older_than_s`` with no job on its way, and put one on its way.
-
-    Re-enqueueing is safe even if a sweep runs twice at once: the worst case is a second copy of the
-    same email, which is harmless (see ``SendActivationEmail``).
-    """
-    now = time.time() if now is None else now
-    accounts = Accounts(connection)
-    report = SweepReport()
-    for user_id, _since in accounts.owed_before(now - older_than_s):
-        user = accounts.get(user_id)
-        if user is None:
-            accounts.drop_markers(user_id)
-            continue
-        if user.email_state == "needs_attention":
-            # Dead-lettered: a person was alerted and owns it now. Re-enqueueing behind their back
-            # while the email service is still down would only dead-letter again.
-            report.waiting_for_a_person.append(user_id)
-            continue
-        if user.email_requested_at > now - older_than_s or job_on_its_way(connection, user) is not None:
-            report.on_its_way.append(user_id)
-            continue
-        if user.email_job is not None and job_status(connection, user.email_job) is Status.DEAD_LETTERED:
-            # Its on_dead_letter hook never ran (the worker died right after the dead letter): do its work.
-            if accounts.mark_needs_attention(user_id, user.email_job, "dead_lettered (found by the sweeper)"):
-                report.listed.append(user_id)
-            continue
-        # No job, or one Redis no longer knows: the email was never enqueued, or its job was lost.
-        accounts.request_email(user_id, now)
-        _enqueue(connection, accounts, user_id, created=False)
-        report.reenqueued.append(user_id)
-    if report.reenqueued or report.listed:
-        raise_alert(_sweep_alert(report, older_than_s), connection=connection)
-    return report
-
-
-def _sweep_alert(report: SweepReport, older_than_s: float) -> Alert:
-    done = []
-    if report.reenqueued:
-        done.append(f"Re-enqueued their emails for users {report.reenqueued}.")
-    if report.listed:
-        done.append(
-            f"Listed users {report.listed} in signup:needs_attention: their job was dead-lettered, but its "
-            "on_dead_letter hook never listed them."
-        )
-    return Alert(
-        title=(
-            f"signup sweeper found {len(report.reenqueued) + len(report.listed)} users owed an activation "
-            "email with no job for it"
-        ),
-        message=(
-            f"Users owed an activation email for over {older_than_s / 60:g} minutes had no job queued, "
-            f"scheduled or running for it. {' '.join(done)} The users need nothing more from you. "
-            "Remediation: find out why their emails had no job: a web process killed between creating the "
-            "account and enqueueing (search the logs for these users' 'signed up' lines with no job after "
-            "them), a worker killed before on_dead_letter ran, Redis restarted without its append-only "
-            "file, or a queue emptied by hand."
-        ),
-        tags={"sweeper": "signup"},
-        fingerprint=["signup.sweeper", "email_without_job"],
-        context={"reenqueued": report.reenqueued, "listed": report.listed},
-    )
-
-
-class SweepActivationEmails(Job):
-    """The sweeper, as a job: cron enqueues it every few minutes (``python -m examples.signup.sweep``)."""
-
-    name = "signup.SweepActivationEmails"
-    queue = "signup"
-    # A sweep that dies midway is simply run again: users it already handled now have a job on its way.
-    idempotent = True
-    timeout_s = 300
-    remediation = (
-        "The sweep runs again at its next cron tick; if it keeps failing, users owed an activation email "
-        "are not being repaired: fix the cause shown above, then run `python -m examples.signup.sweep`."
-    )
-
-    def describe(self, older_than_s: int = SWEEP_AFTER_S) -> str:
-        return f"sweeping users owed an activation email for over {older_than_s} s"
-
-    def perform(self, older_than_s: int = SWEEP_AFTER_S) -> dict[str, list[int]]:
-        report = sweep(connect(), older_than_s)
-        return {
-            "reenqueued": report.reenqueued,
-            "listed": report.listed,
-            "on_its_way": report.on_its_way,
-            "waiting_for_a_person": report.waiting_for_a_person,
-        }

@@ -1,24 +1,27 @@
 """Drive the sign-up example by hand: ``python -m examples.signup.simulate COMMAND``.
 
-- ``scenario``: sign up six users, each meeting a different fault of the email service, and one
-  whose web process "crashed" between creating the account and enqueueing its email.
+- ``scenario``: sign up six users, each meeting a different fault of the email service, one of them
+  from a web process that is SIGKILLed right after its sign-up commits.
 - ``status``: every user, where their activation email is, and how many copies the service sent.
 - ``signup ADDRESS``, ``resend ADDRESS``: what the sign-up form and the "send it again" link call.
 - ``activate ADDRESS``: follow the link in the last email the address received.
 
-Redis is ``REDIS_URL``, or the embedded server ``stalwart redis start`` runs.
+The users live in ``SIGNUP_DATABASE_URL`` (by default the SQLite file ``.stalwart/signup.db``); the
+email service simulator and the queue in Redis (``REDIS_URL``, or ``stalwart redis start``'s).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
+import subprocess
 import sys
-import time
 from collections.abc import Sequence
 
 from jobs import connect
 
-from .accounts import NEXT_ID, Accounts
+from .accounts import Accounts, install, open_database, transaction
 from .mailer import EmailService
 from .signup import ACTIVATION_URL, activate, job_on_its_way, job_status, resend_activation, signup
 
@@ -31,59 +34,71 @@ SCENARIO: list[tuple[str, tuple[str, ...], str]] = [
     ("erin@example.com", ("refuse",) * 5, "refused 5 times: an outage longer than the job's budget"),
 ]
 CRASHED = "frank@example.com"
-CRASHED_MINUTES_AGO = 45
 
 
 def scenario() -> int:
-    connection = connect()
-    if connection.exists(NEXT_ID):
-        print(
-            "the database already has users from an earlier run; start from an empty one: "
-            "`stalwart redis stop && rm -rf .stalwart`, then `stalwart redis start`",
-            file=sys.stderr,
-        )
-        return 1
-    service = EmailService(connection)
+    db = open_database()
+    install(db)
+    with transaction(db):
+        if Accounts(db).all():
+            print(
+                "the database already has users from an earlier run; start from an empty one: "
+                "`rm .stalwart/signup.db` (and `stalwart redis stop && rm -rf .stalwart` for Redis)",
+                file=sys.stderr,
+            )
+            return 1
+    service = EmailService(connect())
     for address, steps, story in SCENARIO:
         service.script(address, *steps)
         if address.endswith(".invalid"):
             service.make_undeliverable(address)
-        request = signup(address, connection)
+        request = signup(address, db)
         print(f"signed up {address:<21} as user {request.user_id}: {request.outcome} ({story})")
-    # What a web process killed right after committing the account leaves behind: the user and the
-    # "email owed" marker, and no job. Backdated, as if it happened a while ago.
-    user, _ = Accounts(connection).create(CRASHED, now=time.time() - CRASHED_MINUTES_AGO * 60)
+    # A web process SIGKILLed right after its sign-up committed: nothing after the commit runs in it.
+    crashed = subprocess.run(
+        [sys.executable, "-m", "examples.signup.simulate", "signup-and-die", CRASHED], check=False
+    )
+    with transaction(db):
+        user = Accounts(db).by_email(CRASHED)
     print(
-        f"signed up {CRASHED:<21} as user {user.id}: NO JOB (the web process died before enqueueing, "
-        f"{CRASHED_MINUTES_AGO} minutes ago)"
+        f"signed up {CRASHED:<21} as user {user.id if user else '?'}: committed, then its web process "
+        f"was killed (exit {crashed.returncode})"
     )
     return 0
 
 
 def status() -> int:
-    connection = connect()
+    db, connection = open_database(), connect()
     service = EmailService(connection)
     print(f"{'user':<5} {'email':<21} {'state':<8} {'email_state':<16} {'job':<14} emails received")
-    for user in Accounts(connection).all():
-        job = job_on_its_way(connection, user) or user.email_job
-        state = job_status(connection, job)
-        print(
-            f"{user.id:<5} {user.email:<21} {user.state:<8} {user.email_state:<16} "
-            f"{str(state) if state else 'none':<14} {len(service.sent(user.email))}"
-        )
+    with transaction(db):
+        accounts = Accounts(db)
+        for user in accounts.all():
+            job = job_on_its_way(accounts, connection, user) or user.email_job
+            state = job_status(accounts, connection, job) or "none"
+            print(
+                f"{user.id:<5} {user.email:<21} {user.state:<8} {user.email_state:<16} {state:<14} "
+                f"{len(service.sent(user.email))}"
+            )
     return 0
 
 
 def follow_link(address: str) -> int:
-    connection = connect()
-    received = EmailService(connection).sent(address)
+    received = EmailService(connect()).sent(address)
     if not received:
         print(f"{address} has received no email; nothing to follow", file=sys.stderr)
         return 1
     token = received[-1].body.split(ACTIVATION_URL, 1)[1].split()[0]
-    user = activate(token, connection)
+    user = activate(token)
     print(f"{address}: {'activated user ' + str(user.id) if user else 'the link is not valid'}")
     return 0 if user else 1
+
+
+def signup_and_die(address: str) -> int:
+    """Sign up, then die at once, as a web process killed right after its commit."""
+    signup(address)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 1  # never reached
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("scenario", help="sign up six users, each meeting a different fault")
     commands.add_parser("status", help="every user and where their activation email is")
-    for name in ("signup", "resend", "activate"):
+    for name in ("signup", "resend", "activate", "signup-and-die"):
         commands.add_parser(name).add_argument("address")
     args = parser.parse_args(argv)
     if args.command == "scenario":
@@ -101,7 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return status()
     if args.command == "activate":
         return follow_link(args.address)
-    request = (signup if args.command == "signup" else resend_activation)(args.address, connect())
+    if args.command == "signup-and-die":
+        return signup_and_die(args.address)
+    install(open_database())
+    request = (signup if args.command == "signup" else resend_activation)(args.address)
     print(f"{args.address}: user {request.user_id}, {request.outcome}, job {request.job_id}")
     return 0
 

@@ -78,6 +78,15 @@ def add_import_option(parser: argparse.ArgumentParser, what: str, required: bool
     )
 
 
+def _outbox_option(parser: argparse.ArgumentParser, what: str, required: bool = False) -> None:
+    parser.add_argument(
+        "--outbox",
+        metavar="URL",
+        required=required,
+        help=f"{what}: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: STALWART_OUTBOX_URL)",
+    )
+
+
 def _worker(commands: Any) -> None:
     worker = _command(
         commands,
@@ -109,6 +118,7 @@ def _worker(commands: Any) -> None:
         help="run jobs in the worker process (faster; no isolation from crashing jobs)",
     )
     worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, help="log level (default INFO)")
+    _outbox_option(worker, "also relay the jobs committed to the outbox of this database to Redis")
     server = _command(
         commands,
         "redis",
@@ -263,6 +273,29 @@ def _stats(commands: Any) -> None:
         "--since", type=age, default=age("15m"), metavar="AGE", help="how far back (default 15m)"
     )
     sub.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    _outbox_option(sub, "also show the backlog of the outbox in this database")
+
+
+def _outbox(commands: Any) -> None:
+    outbox = commands.add_parser(
+        "outbox",
+        help="the transactional outbox: its table's SQL, creating it, its backlog",
+        description=(
+            "The outbox table in the application's database, where jobs enqueued in a transaction wait "
+            "for a worker's relay (stalwart worker --outbox URL) to move them to Redis."
+        ),
+    )
+    subs = outbox.add_subparsers(
+        title="commands", dest="outbox_command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+    _command(
+        subs, "sql", "outbox:cmd_sql", "print the SQL that creates the outbox table (SQLite and PostgreSQL)"
+    )
+    install = _command(subs, "install", "outbox:cmd_install", "create the outbox table, if missing")
+    _outbox_option(install, "the database")
+    status = _command(subs, "status", "outbox:cmd_status", "rows waiting in the outbox, and the oldest's age")
+    _outbox_option(status, "the database")
+    _json_option(status, "the backlog")
 
 
 def _metrics(commands: Any) -> None:
@@ -376,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     _stats(commands)
     _metrics(commands)
     _enqueue(commands)
+    _outbox(commands)
     _schedule(commands)
     _checks(commands)
     _demo(commands)

@@ -16,9 +16,10 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.text import Text
 
-from .. import stats
+from .. import outbox, stats
 from ..connection import connect
 from .columns import GAP, Column, header, line, packed, widths
+from .outbox import outbox_url
 from .render import wide_console
 
 # (metric, header, header where the terminal is narrow)
@@ -46,6 +47,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     totals = stats.read(connection, since_s)
     app = totals.pop(stats.APP, {})
     now = stats.gauges(connection)
+    url = outbox_url(args)
+    if url is not None:
+        backlog = outbox.backlog(url)
+        now["outbox"] = {"rows": backlog.rows, "oldest_s": backlog.oldest_s}
     if args.json:
         jobs = {
             job: {name: value if name == DURATION else count(value) for name, value in metrics.items()}
@@ -77,6 +82,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     _print(console, queue_columns, rows)
     dead = now["dead_letter"]
     console.print("dead-letter queue: " + ", ".join(f"{k} {v}" for k, v in dead.items()))
+    if "outbox" in now:
+        waiting, oldest = now["outbox"]["rows"], now["outbox"]["oldest_s"]
+        age = "" if oldest is None else f", the oldest committed {oldest:.1f} s ago"
+        console.print(f"outbox: {waiting} jobs not yet in Redis{age}")
     return 0
 
 

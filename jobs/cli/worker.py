@@ -82,6 +82,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         queues,
         connection=connect(_redis_url_or_embedded(args.imports)),
         mode="inprocess" if args.in_process else "fork",
+        outbox=args.outbox,
     )
     worker.work(burst=args.burst)
     return 0

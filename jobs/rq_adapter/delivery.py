@@ -14,10 +14,12 @@ always knows.
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import redis
@@ -97,6 +99,28 @@ class Delivery:
 
 
 NOW = Delivery()
+
+
+def delay_s(delay: timedelta | float) -> float:
+    """``enqueue_in``'s delay in seconds: a ``timedelta`` or a finite, non-negative number."""
+    seconds = delay.total_seconds() if isinstance(delay, timedelta) else delay
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        raise TypeError(f"delay must be a timedelta or a number of seconds, got {delay!r}")
+    if seconds < 0:
+        raise ValueError(f"delay must not be negative, got {delay!r}; use enqueue() to run it now")
+    return float(seconds)
+
+
+def epoch_of(when: datetime) -> float:
+    """``enqueue_at``'s time in epoch seconds; a naive ``datetime`` is refused (which zone would it be?)."""
+    if not isinstance(when, datetime):
+        raise TypeError(f"when must be an aware datetime, got {when!r}")
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(
+            f"when must be an aware datetime (with a time zone), got the naive {when.isoformat()}; "
+            "use e.g. datetime(2030, 1, 1, 3, 0, tzinfo=timezone.utc)"
+        )
+    return when.timestamp()
 
 
 def enqueue(

@@ -6,6 +6,10 @@ then either pushes the id on its queue or makes it due later
 (``schedule.make_due``), and lists the queue in RQ's set of queues: one round
 trip, and nothing half-written if the connection drops.
 
+A job put ``if_absent`` (the outbox's relay: its ids are fixed by the outbox's rows) is written
+only if no job hash has its id yet; otherwise nothing is written and the reply says the job was
+already there, so a relay that died between writing a job and deleting its row never writes it twice.
+
 A unique job (``unique = True``) first looks at the claim on its idempotency
 key: while the job holding it is queued, scheduled or started, nothing is
 written and the holder's id is returned. Dead-lettered, finished, or gone, the
@@ -73,12 +77,16 @@ end
 
 # KEYS: job hash, queue, RQ's set of queues, the queue's scheduled registry, the set across queues.
 # ARGV: job id, when ('now'; 'in': seconds from Redis's now; 'at': epoch seconds), seconds, the unique
-# claim ('' if none), job key prefix, wake channel, then the hash's fields and values.
+# claim ('' if none), job key prefix, wake channel, '1' to write only if the job hash does not exist
+# (else {2, id} and nothing is written), then the hash's fields and values.
 _PUT = (
     _PUT_ONE
     + """
+if ARGV[7] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then
+  return {2, ARGV[1]}
+end
 local fields = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 redis.call('SADD', KEYS[3], KEYS[2])
@@ -112,11 +120,15 @@ return replies
 
 @dataclass(frozen=True)
 class Put:
-    """What putting a job did: its id (the holder's when deduplicated), and its due time if later."""
+    """What putting a job did: its id (the holder's when deduplicated), and its due time if later.
+
+    ``existed``: put ``if_absent``, and a job with this id was already in Redis; nothing was written.
+    """
 
     id: str
     deduplicated: bool = False
     due: float | None = None
+    existed: bool = False
 
 
 def unique_claim(job: str, idempotency_key: str) -> str:
@@ -132,8 +144,11 @@ def put(
     when: When = "now",
     seconds: float = 0.0,
     claim: str | None = None,
+    if_absent: bool = False,
 ) -> Any:
     """Write ``raw`` and put it on ``queue`` (``when``), unless ``claim`` is held; read it with ``reply``.
+
+    ``if_absent``: write nothing if a job hash with ``raw``'s id exists already (``Put.existed``).
 
     With a pipeline, the reply comes from its ``execute()``; read it with ``reply``.
     """
@@ -152,6 +167,7 @@ def put(
             claim or "",
             RQJob.redis_job_namespace_prefix,
             _keys.schedule_wake(),
+            "1" if if_absent else "0",
             *flat,
         ],
         client=client,
@@ -180,6 +196,8 @@ def reply(raw_reply: Any) -> Put:
     text = [v.decode() if isinstance(v, bytes) else str(v) for v in values[1:]]
     if int(values[0]) == 0:
         return Put(text[0], deduplicated=True)
+    if int(values[0]) == 2:
+        return Put(text[0], existed=True)
     return Put(text[0], due=float(text[1]) if len(text) > 1 and text[1] else None)
 
 

@@ -4,7 +4,8 @@ Two modes: ``"fork"`` (the default) runs each job in a fresh work-horse process,
 so a job that crashes or leaks cannot take the worker down; ``"inprocess"`` runs
 jobs in the worker's own process, for speed. Both run a scheduler thread
 (scheduler.py: one leads across the fleet), which moves delayed jobs and
-retries to their queues when due.
+retries to their queues when due, and, given the application's database
+(``outbox``), an outbox relay thread (``jobs.outbox.Relay``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from .. import settings as _settings
 from ..connection import connect
 from ..connection.outage import describe, is_outage
 from ..model.definition import REGISTRY
+from ..outbox import Relay
+from ..outbox.database import check_url
 from ..rq_adapter.dequeue import ReliableQueue
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.queues import next_due
@@ -49,7 +52,8 @@ class Worker:
     """Takes jobs from ``queues`` (in priority order) and runs them.
 
     ``sinks`` are where alerts go (by default the ones ``SENTRY_DSN`` and
-    ``STALWART_ALERT_COMMAND`` ask for); ``settings`` by default are the process's.
+    ``STALWART_ALERT_COMMAND`` ask for); ``settings`` by default are the process's. ``outbox``
+    (by default ``STALWART_OUTBOX_URL``) is the database whose outbox this worker relays to Redis.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class Worker:
         mode: Mode = "fork",
         sinks: Sequence[Sink] | None = None,
         settings: Settings | None = None,
+        outbox: str | None = None,
     ) -> None:
         if mode not in ("fork", "inprocess"):
             raise ValueError(f"mode must be 'fork' or 'inprocess', got {mode!r}")
@@ -69,6 +74,9 @@ class Worker:
         self.connection = connection if connection is not None else connect()
         self.mode: Mode = mode
         self.sinks = list(sinks) if sinks is not None else sinks_from_settings(self.settings)
+        self.outbox = outbox if outbox is not None else self.settings.outbox_url
+        if self.outbox:
+            check_url(self.outbox)  # a URL it cannot use stops the worker now, with what to do
         # RQ's own registry and maintenance code reads jobs through the queue's job class: SafeRQJob too.
         self.queues = [
             ReliableQueue(q, connection=self.connection, serializer=JSONSerializer, job_class=SafeRQJob)
@@ -76,6 +84,7 @@ class Worker:
         ]
         # How the attempts of the running ``work()`` ended, and the signals that asked it to stop.
         self._tally: Tally | None = None
+        self._relay: Relay | None = None
         self._signals: list[int] = []
 
     def _rq_worker(self) -> ForkingWorker | InProcessWorker:
@@ -119,12 +128,20 @@ class Worker:
         gc.collect()
         gc.freeze()
         why, level = "an error", logging.ERROR
+        # The relay needs no RQ loop: it runs for the whole of ``work``, and waits out a Redis outage (its
+        # rows wait in the database) on its own backoff while the loop restarts.
+        self._relay = relay = Relay(self.outbox, self.connection) if self.outbox else None
+        if relay is not None:
+            relay.start()
         try:
             why, level = self._loop(burst), logging.INFO
         except BaseException as err:
             why, level = announce.ended_by(err)
             raise
         finally:
+            if relay is not None:
+                relay.stop()
+                self._relay = None
             for number, handler in replaced.items():
                 signal.signal(number, handler)
             close_all(self.sinks)
@@ -204,8 +221,11 @@ class Worker:
         return announce.signal_name(self._signals[0] if self._signals else None)
 
     def _drained(self) -> bool:
-        """In burst mode: nothing queued and nothing scheduled; waits for the next scheduled job otherwise."""
+        """In burst mode: nothing queued, nothing scheduled, and nothing in the outbox (this round moves what
+        it holds); waits for the next scheduled job otherwise."""
         if any(q.count for q in self.queues):
+            return False
+        if self._relay is not None and self._relay.relay_once().rows:
             return False
         due = next_due(self.connection, self.queues)
         if due is None:
@@ -227,7 +247,8 @@ class Worker:
         return bool(self._signals) or (worker is not None and _asked_to_stop(worker))
 
     def _run(self, worker: ForkingWorker | InProcessWorker, burst: bool) -> bool:
-        """One RQ work loop, with the Reaper thread alongside it; True if it ran any job."""
+        """One RQ work loop, with the Reaper, Scheduler and alert Dispatcher threads alongside it; True if it
+        ran any job."""
         reaper = Reaper(
             self.connection,
             [q.name for q in self.queues],

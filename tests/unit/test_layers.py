@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs.dead_letter",),
     ("jobs.stats", "jobs.invariants", "jobs.rules"),
     ("jobs.finishing",),
+    ("jobs.outbox",),
     ("jobs.runtime",),
     ("jobs.job",),
     ("jobs.testing",),
@@ -42,7 +43,7 @@ ONLY_IN = {
     "redis": tuple(p for layer in LAYERS for p in layer if p not in ("jobs.model", "jobs.errors")),
 }
 # Imports inside a function are for optional dependencies only.
-OPTIONAL = ("fakeredis",)
+OPTIONAL = ("fakeredis", "psycopg", "sqlalchemy")
 
 
 @dataclass(frozen=True)
