@@ -29,6 +29,14 @@ class Parser(argparse.ArgumentParser):
 # -- commands ------------------------------------------------------------------------------------
 
 
+def _group(commands: Any, name: str, help_text: str, description: str) -> Any:
+    """A command with commands of its own (``stalwart dlq list``); returns where to add them."""
+    group = commands.add_parser(name, help=help_text, description=description)
+    return group.add_subparsers(
+        title="commands", dest=f"{name}_command", required=True, metavar="COMMAND", parser_class=Parser
+    )
+
+
 def _command(commands: Any, name: str, run: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
     """A sub-command; its --help starts with what it does (``help_text``, unless a description is given)."""
     kwargs.setdefault("description", _sentence(help_text))
@@ -144,16 +152,12 @@ def _worker(commands: Any) -> None:
 
 
 def _dlq(commands: Any) -> None:
-    dlq = commands.add_parser(
+    subs = _group(
+        commands,
         "dlq",
-        help="the dead-letter queue: list, show, replay, discard, export",
-        description=(
-            "The dead-letter queue: every job that could not finish, as an entry that explains itself. "
-            "An entry's id may be given as any unique start of it, as `dlq list` shows it."
-        ),
-    )
-    subs = dlq.add_subparsers(
-        title="commands", dest="dlq_command", required=True, metavar="COMMAND", parser_class=Parser
+        "the dead-letter queue: list, show, replay, discard, export",
+        "The dead-letter queue: every job that could not finish, as an entry that explains itself. "
+        "An entry's id may be given as any unique start of it, as `dlq list` shows it.",
     )
 
     def filtered(sub: argparse.ArgumentParser, status: bool = True) -> None:
@@ -277,16 +281,12 @@ def _stats(commands: Any) -> None:
 
 
 def _outbox(commands: Any) -> None:
-    outbox = commands.add_parser(
+    subs = _group(
+        commands,
         "outbox",
-        help="the transactional outbox: its table's SQL, creating it, its backlog",
-        description=(
-            "The outbox table in the application's database, where jobs enqueued in a transaction wait "
-            "for a worker's relay (stalwart worker --outbox URL) to move them to Redis."
-        ),
-    )
-    subs = outbox.add_subparsers(
-        title="commands", dest="outbox_command", required=True, metavar="COMMAND", parser_class=Parser
+        "the transactional outbox: its table's SQL, creating it, its backlog",
+        "The outbox table in the application's database, where jobs enqueued in a transaction wait "
+        "for a worker's relay (stalwart worker --outbox URL) to move them to Redis.",
     )
     _command(
         subs, "sql", "outbox:cmd_sql", "print the SQL that creates the outbox table (SQLite and PostgreSQL)"

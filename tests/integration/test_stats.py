@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from jobs import Worker, stats
-from jobs.demo.gateway import Gateway
-from tests.sample_jobs import Add, ChargeCard, ChargeFee, CountsWidgets, SaveReport
+from tests.mixed_batch import run_a_mixed_batch
+from tests.sample_jobs import Add, SaveReport
 from tests.workers import stalwart
 
 
@@ -35,17 +35,6 @@ def received(listener: socket.socket) -> list[str]:
             lines += listener.recv(65536).decode().splitlines()
     except TimeoutError:
         return lines
-
-
-def run_a_mixed_batch(connection: redis.Redis) -> None:
-    Gateway(connection).script(1, "refuse", "ok")
-    Add.enqueue(connection=connection, a=1, b=2)
-    Add.enqueue(connection=connection, a=3, b=4)
-    ChargeCard.enqueue(connection=connection, customer_id=7, card="declined")
-    ChargeFee.enqueue(connection=connection, customer_id=1)  # refused once, then charged
-    SaveReport.enqueue(connection=connection, month="2026-06")
-    CountsWidgets.enqueue(connection=connection, widgets=5)
-    Worker(["default", "billing"], connection=connection, mode="inprocess").work(burst=True)
 
 
 def test_each_outcome_is_counted_per_job_with_reasons_classifications_and_durations(
