@@ -21,7 +21,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: lint typecheck docs
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # The guides as a static site in site/; --strict: a broken link or anchor fails the build.
 docs: $(STAMP)

@@ -17,6 +17,12 @@ from tests.workers import FAST_HEARTBEATS, REPO, Workers
 
 __all__ = ["REPO"]
 
+# pytest-xdist's workers set COLUMNS=80 and LINES=24 in their environment, which the `stalwart` commands the
+# tests start would inherit: their output would fit 80 columns where a test run without xdist has none set.
+# A test that wants a width sets COLUMNS itself (tests/integration/test_cli_width.py).
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
