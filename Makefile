@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.retry_accuracy
 	$(BIN)/python -m tests.benchmarks.time_and_flow
 	$(BIN)/python -m tests.benchmarks.metrics
+	$(BIN)/python -m tests.benchmarks.console
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000

@@ -4,9 +4,10 @@
   ``--root-path``, or per request by ``X-Forwarded-Prefix``. It becomes the ASGI ``root_path``, and every
   link is built from it. A prefix is only letters, digits and ``. _ ~ -`` between slashes, so a header
   cannot turn a link into another site's address.
-- **Cross-site requests**: a POST that a browser says comes from another site (``Sec-Fetch-Site``), or
-  whose ``Origin`` is not this console's host, is refused (403) before any handler runs. Scripts send
-  neither header. Forms also carry a per-session CSRF token (checked by the handlers).
+- **Cross-site requests**: a POST that a browser says comes from another site (``Sec-Fetch-Site``),
+  or whose ``Origin`` is not this console's host (or is ``null`` without a ``Sec-Fetch-Site`` saying
+  same-origin), is refused (403) before any handler runs. Scripts send neither header. Forms also
+  carry a per-session CSRF token (checked by the handlers).
 - **Host**: without tokens the console answers only requests addressed to a loopback name, so a web
   page cannot reach it by pointing its own domain name at 127.0.0.1 (DNS rebinding).
 - **Headers**: a strict Content-Security-Policy (no script at all, styles from the console's own file),
@@ -113,7 +114,14 @@ class Guard:
                 )
             origin = _header(scope, b"origin")
             allowed = {host, _header(scope, b"x-forwarded-host") or host}
-            if origin is not None and urlsplit(origin).netloc not in allowed:
+            # With Referrer-Policy: no-referrer a browser sends "Origin: null" even for its own forms;
+            # then its Sec-Fetch-Site (checked above) must say same-origin.
+            if origin == "null" and site is None:
+                return (
+                    403,
+                    "refused a request from an opaque origin: state changes come from the console's pages",
+                )
+            if origin not in (None, "null") and urlsplit(origin).netloc not in allowed:
                 return (
                     403,
                     "refused a request from another origin: state changes come from the console's pages",

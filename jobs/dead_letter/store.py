@@ -55,6 +55,12 @@ class RootCause:
     count: int
 
 
+def _common_start(a: str, b: str) -> str:
+    """The longest start ``a`` and ``b`` share (``stalwart:dlq:`` for the job and error-type indexes)."""
+    end = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return a[:end]
+
+
 class EntryStore:
     """Dead-letter entries on one Redis connection: writing, reading, filtering, counting."""
 
@@ -207,8 +213,10 @@ class EntryStore:
         pair is counted by Redis (ZINTERSTORE into a scratch key, deleted in the same pipeline), so no
         entry is read. At most ``limit_pairs`` pairs are counted.
         """
-        jobs = self._index_names(_keys.dead_letter_job(""))
-        errors = self._index_names(_keys.dead_letter_error(""))
+        job_prefix, error_prefix = _keys.dead_letter_job(""), _keys.dead_letter_error("")
+        names = self._index_names(_common_start(job_prefix, error_prefix))
+        jobs = {n[len(job_prefix) :] for n in names if n.startswith(job_prefix)}
+        errors = {n[len(error_prefix) :] for n in names if n.startswith(error_prefix)}
         pairs = [(job, error) for job in sorted(jobs) for error in sorted(errors)][:limit_pairs]
         if not pairs:
             return []
@@ -225,11 +233,10 @@ class EntryStore:
         return sorted(found, key=lambda cause: (-cause.count, cause.job, cause.error_type))
 
     def _index_names(self, prefix: str) -> set[str]:
-        """The names after ``prefix`` of every index key that starts with it (job names, error types)."""
+        """Every sorted set whose key starts with ``prefix`` (one SCAN of the keyspace)."""
         pattern = _GLOB.sub(r"\\\1", prefix) + "*"
         return {
-            text(key)[len(prefix) :]
-            for key in self.connection.scan_iter(match=pattern, count=SCAN_PAGE * 10, _type="zset")
+            text(key) for key in self.connection.scan_iter(match=pattern, count=SCAN_PAGE * 10, _type="zset")
         }
 
     def _index_keys(
