@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -104,6 +105,8 @@ class Fleet:
         try:
             hours = float(request.query_params.get("hours") or 1)
         except ValueError:
+            hours = 1.0
+        if not math.isfinite(hours):
             hours = 1.0
         hours = min(max(hours, 1 / 60), MAX_RHYTHM_HOURS)
         per_job = await self.ctx.run(rhythm, self.ctx.connection, hours, time.time())

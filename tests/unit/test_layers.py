@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs.testing",),
     ("jobs",),
     ("jobs.demo",),
-    # Read by the CLI's exporter (and a console later) only: nothing else imports it.
+    # Read by the CLI's exporter and the console only: nothing else imports it.
     ("jobs.metrics",),
     # The web console: on the dead-letter queue's public API, jobs.stats and the metrics; the CLI serves it.
     ("jobs.console",),
