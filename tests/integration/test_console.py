@@ -430,3 +430,39 @@ def test_the_library_and_the_cli_work_without_the_console_extra(subprocess_env: 
     assert result.returncode == 1
     assert result.stderr.strip().endswith("pip install 'stalwart[console]'")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_console_served_under_a_root_path_builds_every_link_from_it(
+    connection: redis.Redis, console_env: dict[str, str]
+) -> None:
+    put_entry(connection, "e1")
+    with running_console(console_env, "--root-path", "/stalwart") as base:
+        assert base.endswith("/stalwart")
+        browser = Client(base)
+        login = browser.login(OPS)
+        assert login.headers["Location"] == "/stalwart/dlq"
+        assert "Path=/stalwart/" in login.headers["Set-Cookie"]
+        page = browser.get("/dlq")
+        stripped = Client(base.removesuffix("/stalwart"))  # a proxy that strips the prefix
+        stripped.cookie = browser.cookie
+        assert 'href="/stalwart/dlq/entry/e1"' in stripped.get("/dlq").body
+
+    assert 'href="/stalwart/dlq/entry/e1"' in page.body
+    assert 'action="/stalwart/dlq/bulk"' in page.body
+
+
+def test_an_opaque_origin_is_refused_unless_the_browser_says_same_origin(
+    connection: redis.Redis, console: str
+) -> None:
+    put_entry(connection, "e1")
+    browser = Client(console)
+    browser.login(OPS)
+    form = {"csrf": browser.csrf("/dlq/entry/e1"), "reason": "spam"}
+
+    refused = browser.post("/dlq/entry/e1/discard", form=form, headers={"Origin": "null"})
+    assert refused.status == 403
+    assert DeadLetterQueue(connection).get("e1").status == "dead"
+    allowed = browser.post(
+        "/dlq/entry/e1/discard", form=form, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
+    )
+    assert allowed.status == 303
