@@ -120,7 +120,7 @@ class Pages:
             entry=found,
             shown=shown(found),
             audit=audit_rows(shown(found)["audit"]),
-            notice=request.query_params.get("notice"),
+            notice=_notice(request.query_params.get("done"), request.query_params.get("job"), found.replays),
             problem=None,
         )
 
@@ -148,8 +148,8 @@ class Pages:
             return await self._entry_problem(request, me, entry_id, 422, str(err))
         except actions.Problem as problem:
             return await self._entry_problem(request, me, entry_id, problem.status, problem.text)
-        notice = f"replayed as job {done['job_id']}"
-        return RedirectResponse(self.ctx.link(request, f"/dlq/entry/{entry_id}", {"notice": notice}), 303)
+        where = self.ctx.link(request, f"/dlq/entry/{entry_id}", {"done": "replayed", "job": done["job_id"]})
+        return RedirectResponse(where, 303)
 
     async def discard(self, request: Request) -> Response:
         me = await self.ctx.operator(request)
@@ -161,9 +161,7 @@ class Pages:
             )
         except actions.Problem as problem:
             return await self._entry_problem(request, me, entry_id, problem.status, problem.text)
-        return RedirectResponse(
-            self.ctx.link(request, f"/dlq/entry/{entry_id}", {"notice": "discarded"}), 303
-        )
+        return RedirectResponse(self.ctx.link(request, f"/dlq/entry/{entry_id}", {"done": "discarded"}), 303)
 
     async def _entry_problem(
         self, request: Request, me: Any, entry_id: str, status: int, text: str
@@ -223,3 +221,13 @@ class Pages:
             reason=reason,
             expected=form.get("expected"),
         )
+
+
+def _notice(done: str | None, job_id: str | None, replays: list[str]) -> str | None:
+    """What the last action did, from the redirect's ``done``: only fixed sentences and a job id that is
+    one of the entry's replays, so a link cannot make the page say something of its own."""
+    if done == "discarded":
+        return "discarded"
+    if done == "replayed" and job_id in replays:
+        return f"replayed as job {job_id}"
+    return None

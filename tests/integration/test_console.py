@@ -250,6 +250,10 @@ def test_hostile_strings_from_redis_are_shown_as_text(connection: redis.Redis, c
         assert "<i>x</i>" not in page.body
     entry_page = browser.get("/dlq/entry/e1").body
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in entry_page
+    # A link cannot make the page announce something of its own
+    spoofed = browser.get("/dlq/entry/e1?done=replayed&job=call-us-at-555").body
+    assert "call-us-at-555" not in spoofed
+    assert 'id="notice"' not in spoofed
 
 
 def test_the_list_is_paginated_from_the_indexes_with_filters_kept(
