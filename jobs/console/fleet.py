@@ -31,17 +31,21 @@ def workers_alive(connection: redis.Redis) -> list[str]:
 
 @dataclass(frozen=True)
 class Row:
-    """One minute of one job's rhythm: its counts, and negatives by reason."""
+    """One minute of one job's rhythm: where it falls in the window, its counts, negatives by reason."""
 
+    index: int
     minute: str
     counts: dict[str, float]
     reasons: dict[str, float]
 
 
-def rhythm(connection: redis.Redis, hours: float, now: float | None = None) -> dict[str, list[Row]]:
-    """Per job, the minutes of the last ``hours`` with any count (oldest first)."""
+def rhythm(
+    connection: redis.Redis, hours: float, now: float | None = None
+) -> tuple[int, dict[str, list[Row]]]:
+    """How many minutes the last ``hours`` span, and per job the minutes with any count (oldest first)."""
     per_job: dict[str, list[Row]] = {}
-    for minute, counts in stats.per_minute(connection, hours * 3600, now):
+    minutes = stats.per_minute(connection, hours * 3600, now)
+    for index, (minute, counts) in enumerate(minutes):
         label = datetime.fromtimestamp(minute, timezone.utc).strftime("%Y-%m-%d %H:%M")
         for job, metrics_of in sorted(counts.items()):
             if job == stats.APP:
@@ -51,18 +55,19 @@ def rhythm(connection: redis.Redis, hours: float, now: float | None = None) -> d
                 m.partition(".")[2]: v for m, v in sorted(metrics_of.items()) if m.startswith("negative.")
             }
             if any(shown.values()):
-                per_job.setdefault(job, []).append(Row(label, shown, reasons))
-    return per_job
+                per_job.setdefault(job, []).append(Row(index, label, shown, reasons))
+    return len(minutes), per_job
 
 
-def bars(rows: list[Row], width: int = 600, height: int = 60) -> list[dict[str, Any]]:
-    """Rectangles of a stacked per-minute bar chart (an inline SVG, no script): one bar per minute."""
-    if not rows:
+def bars(rows: list[Row], minutes: int, width: int = 600, height: int = 60) -> list[dict[str, Any]]:
+    """Rectangles of a stacked per-minute bar chart (an inline SVG, no script): one slot per minute of the
+    window, so quiet minutes show as gaps."""
+    if not rows or minutes < 1:
         return []
     peak = max(sum(r.counts.values()) for r in rows) or 1.0
-    step = width / len(rows)
+    step = width / minutes
     shapes = []
-    for i, row in enumerate(rows):
+    for row in rows:
         base = float(height)
         for metric in RHYTHM_METRICS:
             h = row.counts[metric] / peak * height
@@ -70,7 +75,7 @@ def bars(rows: list[Row], width: int = 600, height: int = 60) -> list[dict[str, 
                 base -= h
                 shapes.append(
                     {
-                        "x": round(i * step, 2),
+                        "x": round(row.index * step, 2),
                         "y": round(base, 2),
                         "w": round(max(step - 1, 1), 2),
                         "h": round(h, 2),
@@ -109,8 +114,8 @@ class Fleet:
         if not math.isfinite(hours):
             hours = 1.0
         hours = min(max(hours, 1 / 60), MAX_RHYTHM_HOURS)
-        per_job = await self.ctx.run(rhythm, self.ctx.connection, hours, time.time())
-        charts = {job: bars(rows) for job, rows in per_job.items()}
+        minutes, per_job = await self.ctx.run(rhythm, self.ctx.connection, hours, time.time())
+        charts = {job: bars(rows, minutes) for job, rows in per_job.items()}
         return self.ctx.page(
             request,
             "rhythm.html",

@@ -8,6 +8,7 @@ import pytest
 
 from jobs.console import Authenticator, check_bind
 from jobs.console.auth import csrf_matches
+from jobs.console.fleet import Row, bars
 from jobs.console.views import BadRequest, Filters, audit_rows, changes_of, kwargs_of, limit_of
 from jobs.console.web import clean_prefix
 from jobs.errors import ConfigurationError, DeadLetterError
@@ -142,3 +143,20 @@ def test_a_remote_bind_needs_tokens() -> None:
     check_bind("0.0.0.0", Settings(console_tokens=(ADA,)))
     with pytest.raises(ValueError, match="not a loopback address"):
         check_bind("0.0.0.0", Settings())
+
+
+def test_the_rhythm_chart_has_a_slot_per_minute_and_stacks_the_outcomes() -> None:
+    quiet = {"succeeded": 0.0, "negative": 0.0, "retried": 0.0, "dead_lettered": 0.0}
+    rows = [
+        Row(1, "m1", {**quiet, "succeeded": 3.0, "dead_lettered": 1.0}, {}),
+        Row(3, "m3", {**quiet, "negative": 2.0}, {"card_declined": 2.0}),
+    ]
+
+    shapes = bars(rows, minutes=4, width=400, height=40)
+
+    assert [(s["metric"], s["x"], s["y"], s["h"]) for s in shapes] == [
+        ("succeeded", 100.0, 10.0, 30.0),
+        ("dead_lettered", 100.0, 0.0, 10.0),
+        ("negative", 300.0, 20.0, 20.0),
+    ]
+    assert bars([], minutes=4) == []
