@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from jobs import Classification, DeadLetterQueue, Worker
+from jobs import Classification, DeadLetterQueue, Worker, _keys
 from jobs.console.web import CSP
 from tests.console_client import HOSTILE, OPS, TOKENS, VIEWER, Client, put_entry, running_console
 from tests.sample_jobs import SaveReport
-from tests.workers import REPO, stalwart
+from tests.workers import REPO, Workers, stalwart, wait_for
 
 
 @pytest.fixture
@@ -470,3 +470,22 @@ def test_an_opaque_origin_is_refused_unless_the_browser_says_same_origin(
         "/dlq/entry/e1/discard", form=form, headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"}
     )
     assert allowed.status == 303
+
+
+def test_the_queues_page_counts_the_workers_alive(
+    connection: redis.Redis, console: str, workers: Workers
+) -> None:
+    workers.start()
+    wait_for(lambda: connection.keys(f"{_keys.worker_alive('')}*"))
+    browser = Client(console)
+    browser.login(OPS)
+
+    page = browser.get("/queues").body
+
+    assert "<h2>Workers alive: 1</h2>" in page
+    name = _text(connection.keys(f"{_keys.worker_alive('')}*")[0]).removeprefix(_keys.worker_alive(""))
+    assert f"<li>{name}</li>" in page
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
