@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.time_and_flow
 	$(BIN)/python -m tests.benchmarks.metrics
 	$(BIN)/python -m tests.benchmarks.outbox
+	$(BIN)/python -m tests.benchmarks.console
 
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000

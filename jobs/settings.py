@@ -62,6 +62,10 @@ class Settings:
     sentry_dsn: str | None = None
     sentry_environment: str | None = None
     alert_command: str | None = None
+    # Console (``stalwart console``)
+    console_tokens: tuple[ConsoleToken, ...] = ()
+    console_secret: str | None = None
+    console_bulk_rate: float = 50.0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +105,9 @@ class Settings:
             sentry_dsn=read.text("SENTRY_DSN"),
             sentry_environment=read.text("SENTRY_ENVIRONMENT"),
             alert_command=read.text("STALWART_ALERT_COMMAND"),
+            console_tokens=_console_tokens(read.text("STALWART_CONSOLE_TOKENS")),
+            console_secret=read.text("STALWART_CONSOLE_SECRET"),
+            console_bulk_rate=read.number("STALWART_CONSOLE_BULK_RATE", float, 50.0, minimum=0.1),
         )
 
     def but(self, **changes: Any) -> Settings:
@@ -110,6 +117,54 @@ class Settings:
         if unknown:
             raise TypeError(f"Settings has no field {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         return replace(self, **changes)
+
+
+CONSOLE_ROLES = ("read", "operate")
+
+
+@dataclass(frozen=True)
+class ConsoleToken:
+    """One ``name:role:token`` entry of ``STALWART_CONSOLE_TOKENS``: who (for the audit), what they may do."""
+
+    name: str
+    role: str
+    token: str = field(repr=False)
+
+    @property
+    def can_operate(self) -> bool:
+        """Whether this token may change things (replay, discard), not only read."""
+        return self.role == "operate"
+
+
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9_.@-]+")
+# Shorter secrets can be guessed by anyone who can reach the console and try.
+MIN_TOKEN_CHARS = 16
+
+
+def _console_tokens(text: str | None) -> tuple[ConsoleToken, ...]:
+    """``STALWART_CONSOLE_TOKENS``: comma-separated ``name:role:token`` entries; ConfigurationError if bad."""
+    if not text:
+        return ()
+    tokens: list[ConsoleToken] = []
+    for number, raw in enumerate(text.split(","), start=1):
+        name, _, rest = raw.strip().partition(":")
+        role, _, token = rest.partition(":")
+        where = f"STALWART_CONSOLE_TOKENS entry {number}"
+        example = "e.g. STALWART_CONSOLE_TOKENS=alice:operate:$(openssl rand -hex 24)"
+        if not _TOKEN_NAME.fullmatch(name) or role not in CONSOLE_ROLES:
+            raise ConfigurationError(
+                f"{where} is not name:role:token with role read or operate (a name of letters, digits "
+                f"and _ . @ -); {example}"
+            )
+        if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
+            raise ConfigurationError(
+                f"{where} ({name}) has a token shorter than {MIN_TOKEN_CHARS} characters or with spaces; "
+                f"{example}"
+            )
+        if any(t.name == name for t in tokens):
+            raise ConfigurationError(f"{where}: the name {name} is given twice; give each token its own name")
+        tokens.append(ConsoleToken(name, role, token))
+    return tuple(tokens)
 
 
 _KEY_PREFIX = re.compile(r"[A-Za-z0-9_.:{}-]+")

@@ -172,6 +172,27 @@ def read(connection: redis.Redis, since_s: float, now: float | None = None) -> d
     return totals
 
 
+def per_minute(
+    connection: redis.Redis, since_s: float, now: float | None = None
+) -> list[tuple[int, dict[str, dict[str, float]]]]:
+    """Each minute of the last ``since_s`` seconds, oldest first: its start (epoch) and its counts per
+    scope and metric (empty for a minute with none, or one whose bucket expired); one round trip."""
+    now = now if now is not None else time.time()
+    minutes = range(int((now - since_s) // 60) * 60, int(now // 60) * 60 + 60, 60)
+    with connection.pipeline(transaction=False) as pipeline:
+        for minute in minutes:
+            pipeline.hgetall(_keys.stats_bucket(minute))
+        buckets = pipeline.execute()
+    found = []
+    for minute, bucket in zip(minutes, buckets, strict=True):
+        counts: dict[str, dict[str, float]] = {}
+        for raw_field, raw_value in bucket.items():
+            scope, _, metric = _lenient(raw_field).partition("|")
+            counts.setdefault(scope, {})[metric] = float(raw_value)
+        found.append((minute, counts))
+    return found
+
+
 def gauges(connection: redis.Redis) -> dict[str, Any]:
     """Right now: per queue, jobs waiting, scheduled (retries) and running; dead-letter entries by status."""
     dlq = DeadLetterQueue(connection)

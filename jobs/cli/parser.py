@@ -321,6 +321,32 @@ def _metrics(commands: Any) -> None:
     )
 
 
+def _console(commands: Any) -> None:
+    sub = _command(
+        commands,
+        "console",
+        "console:cmd_console",
+        "serve the web console: dead letters, queues, rhythm, a JSON API and /metrics",
+        description=(
+            "Serve the web console (installed with stalwart[console]): the dead-letter queue with filters, "
+            "root causes, replay (with edited arguments), discard and bulk actions; the queues; the "
+            "per-minute rhythm; a JSON API; and /metrics. Tokens come from STALWART_CONSOLE_TOKENS "
+            "(name:role:token, comma-separated); without them it serves this machine only."
+        ),
+    )
+    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sub.add_argument(
+        "--port", type=bounded_int(0, 65535), default=9809, help="port (default 9809; 0: any free one)"
+    )
+    sub.add_argument(
+        "--root-path",
+        default="",
+        metavar="PREFIX",
+        help="the path it is served under behind a reverse proxy, e.g. /stalwart (else X-Forwarded-Prefix)",
+    )
+    add_import_option(sub, "defines the job classes (to check replays' arguments)", required=False)
+
+
 def _enqueue(commands: Any) -> None:
     sub = _command(
         commands,
@@ -408,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dlq(commands)
     _stats(commands)
     _metrics(commands)
+    _console(commands)
     _enqueue(commands)
     _outbox(commands)
     _schedule(commands)

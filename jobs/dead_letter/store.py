@@ -22,6 +22,7 @@ import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,21 @@ STATUSES = ("dead", "replayed", "resolved", "discarded")
 # 2 µs each, so a page keeps Redis busy for about 2 ms between other clients' commands.
 SCAN_PAGE = 1_000
 _GLOB = re.compile(r"([\\*?\[\]])")
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """A group of entries with one job and one error type: what one fix is likely to clear."""
+
+    job: str
+    error_type: str
+    count: int
+
+
+def _common_start(a: str, b: str) -> str:
+    """The longest start ``a`` and ``b`` share (``stalwart:dlq:`` for the job and error-type indexes)."""
+    end = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return a[:end]
 
 
 class EntryStore:
@@ -149,25 +165,13 @@ class EntryStore:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> builtins.list[str]:
-        """Ids of the entries matching every given filter, most recent failure first."""
-        if classification is not None:
-            classification = str(Classification(classification))
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        keys = [
-            key
-            for key, wanted in (
-                (_keys.dead_letter_job(job or ""), job),
-                (_keys.dead_letter_error(error_type or ""), error_type),
-                (_keys.dead_letter_class(classification or ""), classification),
-                (_keys.dead_letter_status(status or ""), status),
-            )
-            if wanted is not None
-        ] or [_keys.dead_letter_index()]
+        """Ids of the entries matching every given filter, most recent failure first (skipping ``offset``)."""
+        keys = self._index_keys(job, error_type, classification, status)
         high = f"{until.timestamp()}" if until is not None else "+inf"
         since_score = f"{since.timestamp()}" if since is not None else "-inf"
-        page = {"start": 0, "num": limit} if limit is not None else {}
+        page = {"start": offset, "num": -1 if limit is None else limit} if limit is not None or offset else {}
         if len(keys) == 1:
             raw = self.connection.zrevrangebyscore(keys[0], high, since_score, **page)  # type: ignore[arg-type]
         else:
@@ -179,6 +183,81 @@ class EntryStore:
                 raw = pipeline.execute()[1]
         return [text(i) for i in raw if isinstance(i, bytes | str)]
 
+    def count(
+        self,
+        *,
+        job: str | None = None,
+        error_type: str | None = None,
+        classification: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many entries match every given filter, counted by Redis from the indexes (one round trip)."""
+        keys = self._index_keys(job, error_type, classification, status)
+        high = f"{until.timestamp()}" if until is not None else "+inf"
+        since_score = f"{since.timestamp()}" if since is not None else "-inf"
+        if len(keys) == 1:
+            return int(self.connection.zcount(keys[0], since_score, high))
+        scratch = _keys.dead_letter_scratch(uuid.uuid4().hex)
+        with self.connection.pipeline() as pipeline:
+            pipeline.zinterstore(scratch, keys, aggregate="MAX")
+            pipeline.zcount(scratch, since_score, high)
+            pipeline.delete(scratch)
+            return int(pipeline.execute()[1])
+
+    def root_causes(self, status: str | None = "dead", limit_pairs: int = 2_000) -> builtins.list[RootCause]:
+        """Entries grouped by job and error type, with their counts, most first (``status`` only, if given).
+
+        The job and error-type indexes are found with SCAN (they have no index of their own) and each
+        pair is counted by Redis (ZINTERSTORE into a scratch key, deleted in the same pipeline), so no
+        entry is read. At most ``limit_pairs`` pairs are counted.
+        """
+        job_prefix, error_prefix = _keys.dead_letter_job(""), _keys.dead_letter_error("")
+        names = self._index_names(_common_start(job_prefix, error_prefix))
+        jobs = {n[len(job_prefix) :] for n in names if n.startswith(job_prefix)}
+        errors = {n[len(error_prefix) :] for n in names if n.startswith(error_prefix)}
+        pairs = [(job, error) for job in sorted(jobs) for error in sorted(errors)][:limit_pairs]
+        if not pairs:
+            return []
+        status_key = [_keys.dead_letter_status(status)] if status is not None else []
+        scratch = _keys.dead_letter_scratch(uuid.uuid4().hex)
+        with self.connection.pipeline(transaction=False) as pipeline:
+            for job, error in pairs:
+                pipeline.zinterstore(
+                    scratch, [_keys.dead_letter_job(job), _keys.dead_letter_error(error), *status_key]
+                )
+            pipeline.delete(scratch)
+            counts = pipeline.execute()[:-1]
+        found = [RootCause(job, error, int(n)) for (job, error), n in zip(pairs, counts, strict=True) if n]
+        return sorted(found, key=lambda cause: (-cause.count, cause.job, cause.error_type))
+
+    def _index_names(self, prefix: str) -> set[str]:
+        """Every sorted set whose key starts with ``prefix`` (one SCAN of the keyspace)."""
+        pattern = _GLOB.sub(r"\\\1", prefix) + "*"
+        return {
+            text(key) for key in self.connection.scan_iter(match=pattern, count=SCAN_PAGE * 10, _type="zset")
+        }
+
+    def _index_keys(
+        self, job: str | None, error_type: str | None, classification: str | None, status: str | None
+    ) -> builtins.list[str]:
+        """The indexes to intersect for these filters (the index of every entry when none is given)."""
+        if classification is not None:
+            classification = str(Classification(classification))
+        if status is not None and status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        return [
+            key
+            for key, wanted in (
+                (_keys.dead_letter_job(job or ""), job),
+                (_keys.dead_letter_error(error_type or ""), error_type),
+                (_keys.dead_letter_class(classification or ""), classification),
+                (_keys.dead_letter_status(status or ""), status),
+            )
+            if wanted is not None
+        ] or [_keys.dead_letter_index()]
+
     def list(
         self,
         *,
@@ -189,6 +268,7 @@ class EntryStore:
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> builtins.list[DeadLetterEntry]:
         """Entries matching every given filter, most recent failure first (two round trips)."""
         ids = self.ids(
@@ -199,6 +279,7 @@ class EntryStore:
             since=since,
             until=until,
             limit=limit,
+            offset=offset,
         )
         return self.get_many(ids)
 

@@ -94,6 +94,30 @@ def test_filters_combine_and_use_the_indexes(connection: redis.Redis) -> None:
     assert connection.keys("stalwart:dlq:scratch:*") == []  # intersections clean up after themselves
 
 
+def test_pages_counts_and_root_causes_come_from_the_indexes(connection: redis.Redis) -> None:
+    dlq = DeadLetterQueue(connection)
+    for n in range(1, 6):
+        dlq.put(entry(n))
+    dlq.put(entry(6, error_type="Timeout"))
+    dlq.put(entry(7, job="app.Mail", days_ago=3))
+    dlq.discard("e5", reason="test", by="t")
+
+    assert dlq.ids(limit=2, offset=2) == ["e3", "e4"]
+    assert dlq.ids(job="app.Charge", error_type="GatewayDown", limit=10, offset=3) == ["e4", "e5"]
+    assert dlq.ids(offset=5) == ["e6", "e7"]
+    assert dlq.count() == 7
+    assert dlq.count(job="app.Charge", status="dead") == 5
+    assert dlq.count(since=datetime.now(timezone.utc) - timedelta(days=1)) == 6
+    assert [(c.job, c.error_type, c.count) for c in dlq.root_causes()] == [
+        ("app.Charge", "GatewayDown", 4),
+        ("app.Charge", "Timeout", 1),
+        ("app.Mail", "GatewayDown", 1),
+    ]
+    assert dlq.root_causes(status=None)[0].count == 5
+    assert dlq.root_causes(status="resolved") == []
+    assert connection.keys("stalwart:dlq:scratch:*") == []
+
+
 def test_an_unknown_id_or_a_malformed_filter_is_a_clear_error(connection: redis.Redis) -> None:
     dlq = DeadLetterQueue(connection)
     with pytest.raises(

@@ -16,7 +16,7 @@ from tests.integration.installed import new_venv, run
 PACKAGES = ("jobs", "resilience")
 
 
-def test_the_wheel_holds_every_module_and_py_typed_of_jobs_and_resilience_and_nothing_else(
+def test_the_wheel_holds_every_module_py_typed_and_console_template_of_jobs_and_resilience_and_nothing_else(
     wheel: Path,
 ) -> None:
     sources = {
@@ -24,7 +24,7 @@ def test_the_wheel_holds_every_module_and_py_typed_of_jobs_and_resilience_and_no
         for package in PACKAGES
         for path in (REPO / package).rglob("*")
         if path.is_file()
-        and (path.suffix == ".py" or path.name == "py.typed")
+        and (path.suffix == ".py" or path.name == "py.typed" or _console_data(path))
         and "__pycache__" not in path.parts
     }
     names = zipfile.ZipFile(wheel).namelist()
@@ -32,6 +32,15 @@ def test_the_wheel_holds_every_module_and_py_typed_of_jobs_and_resilience_and_no
 
     assert packaged == sources
     assert {"jobs/py.typed", "resilience/py.typed", "jobs/demo/gateway/__main__.py"} <= packaged
+    assert {"jobs/console/templates/entry.html", "jobs/console/static/console.css"} <= packaged
+
+
+def _console_data(path: Path) -> bool:
+    """The console's templates and stylesheet: data files the wheel must carry."""
+    return path.parts[-3:-1] in (("console", "templates"), ("console", "static")) and path.suffix in (
+        ".html",
+        ".css",
+    )
 
 
 def test_stalwart_demo_runs_from_the_wheel_installed_in_a_fresh_venv_outside_the_checkout(

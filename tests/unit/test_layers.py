@@ -32,8 +32,10 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("jobs.testing",),
     ("jobs",),
     ("jobs.demo",),
-    # Read by the CLI's exporter (and a console later) only: nothing else imports it.
+    # Read by the CLI's exporter and the console only: nothing else imports it.
     ("jobs.metrics",),
+    # The web console: on the dead-letter queue's public API, jobs.stats and the metrics; the CLI serves it.
+    ("jobs.console",),
     ("jobs.cli",),
 )
 # Where third-party packages with a narrow job may be imported.
@@ -166,6 +168,37 @@ def test_metrics_read_only_the_stats_the_dead_letter_queue_and_rqs_queues() -> N
         str(i)
         for i in IMPORTS
         if i.module.startswith("jobs.metrics") and _ours(i.target) and not i.target.startswith(allowed)
+    ]
+    assert found == []
+
+
+def test_the_console_never_imports_the_worker_or_the_job_runtime() -> None:
+    allowed = (
+        "jobs._keys",
+        "jobs.errors",
+        "jobs.settings",
+        "jobs.model",
+        "jobs.stats",
+        "jobs.dead_letter",
+        "jobs.metrics",
+        "jobs.console",
+        "resilience",
+    )
+    found = [
+        str(i)
+        for i in IMPORTS
+        if i.module.startswith("jobs.console") and _ours(i.target) and not i.target.startswith(allowed)
+    ]
+    assert found == []
+
+
+def test_the_library_imports_no_web_framework() -> None:
+    # Given the console is an optional extra, only jobs.console (and the CLI's console command) may import it.
+    web = ("starlette", "jinja2", "uvicorn", "itsdangerous")
+    found = [
+        str(i)
+        for i in IMPORTS
+        if i.target.split(".")[0] in web and not i.module.startswith(("jobs.console", "jobs.cli.console"))
     ]
     assert found == []
 
