@@ -13,7 +13,8 @@ commands, and bulk enqueue.
    Redis over 10 s, the counting itself left out): ``stalwart worker`` and ``rq worker
    --with-scheduler``; and of three stalwart workers together (one leads the scheduling).
 3. Bulk enqueue: 20,000 trivial jobs in batches of 1,000, ``Job.enqueue_many`` against RQ's
-   ``Queue.enqueue_many`` (with ``Queue.prepare_data``), rounds interleaved; medians.
+   ``Queue.enqueue_many`` (with ``Queue.prepare_data``), rounds interleaved; medians. And one at a time:
+   2,000 ``Job.enqueue`` calls against 2,000 ``Queue.enqueue`` calls, each given its connection.
 """
 
 from __future__ import annotations
@@ -133,6 +134,24 @@ def bulk_enqueue(url: str, rounds: int) -> dict[str, float]:
     return {kind: statistics.median(values) for kind, values in rates.items()}
 
 
+def single_enqueue(url: str, rounds: int, jobs: int = 2_000) -> dict[str, float]:
+    """Median jobs enqueued per second one call at a time, by kind."""
+    connection = redis.Redis.from_url(url)
+    rates: dict[str, list[float]] = {"stalwart": [], "rq": []}
+    rq_queue = rq.Queue("bench-single-rq", connection=connection, serializer=JSONSerializer)
+    for _ in range(rounds):
+        for kind in ("stalwart", "rq"):
+            connection.flushdb()
+            began = time.perf_counter()
+            for n in range(jobs):
+                if kind == "stalwart":
+                    Noop.enqueue(connection=connection, n=n)
+                else:
+                    rq_queue.enqueue(plain_noop, n)
+            rates[kind].append(jobs / (time.perf_counter() - began))
+    return {kind: statistics.median(values) for kind, values in rates.items()}
+
+
 def _await(predicate: object, what: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():  # type: ignore[operator]
@@ -175,6 +194,12 @@ def main() -> None:
         for kind, rate in bulk.items():
             print(f"| {kind} | {rate:,.0f} |")
         print(f"\nstalwart / RQ: {bulk['stalwart'] / bulk['rq']:.2f}")
+        single = single_enqueue(url, args.rounds)
+        print(f"\nOne enqueue at a time, 2,000 jobs, median of {args.rounds} rounds\n")
+        print("| kind | jobs/s |\n|---|---:|")
+        for kind, rate in single.items():
+            print(f"| {kind} | {rate:,.0f} |")
+        print(f"\nstalwart / RQ: {single['stalwart'] / single['rq']:.2f}")
     finally:
         server.stop()
 
