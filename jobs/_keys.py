@@ -89,6 +89,12 @@ def dead_letter_scratch(token: str) -> str:
     return f"{prefix()}dlq:scratch:{token}"
 
 
+def dead_letter_causes() -> str:
+    """The set of every (job, error type) pair an entry was stored with (``<job>|<error type>``), so the
+    root causes are counted for the pairs that exist, without scanning the keyspace for indexes."""
+    return f"{prefix()}dlq:causes"
+
+
 def dead_letter_alerted() -> str:
     """Set while the queue is over its alert size, so the alert is raised once."""
     return f"{prefix()}dlq:alerted"

@@ -89,6 +89,7 @@ class EntryStore:
             entry.job, entry.error_type, str(entry.classification), entry.status
         ):
             target.zadd(key, {entry.id: score})
+        target.sadd(_keys.dead_letter_causes(), json.dumps([entry.job, entry.error_type]))
         target.rpush(
             _keys.dead_letter_audit(entry.id),
             json.dumps(
@@ -209,15 +210,12 @@ class EntryStore:
     def root_causes(self, status: str | None = "dead", limit_pairs: int = 2_000) -> builtins.list[RootCause]:
         """Entries grouped by job and error type, with their counts, most first (``status`` only, if given).
 
-        The job and error-type indexes are found with SCAN (they have no index of their own) and each
-        pair is counted by Redis (ZINTERSTORE into a scratch key, deleted in the same pipeline), so no
-        entry is read. At most ``limit_pairs`` pairs are counted.
+        The pairs are those entries were stored with (``_keys.dead_letter_causes``); a queue written
+        before that set existed has its job and error-type indexes found with SCAN instead, and every
+        combination tried. Each pair is counted by Redis (ZINTERSTORE into a scratch key, deleted in
+        the same pipeline), so no entry is read. At most ``limit_pairs`` pairs are counted.
         """
-        job_prefix, error_prefix = _keys.dead_letter_job(""), _keys.dead_letter_error("")
-        names = self._index_names(_common_start(job_prefix, error_prefix))
-        jobs = {n[len(job_prefix) :] for n in names if n.startswith(job_prefix)}
-        errors = {n[len(error_prefix) :] for n in names if n.startswith(error_prefix)}
-        pairs = [(job, error) for job in sorted(jobs) for error in sorted(errors)][:limit_pairs]
+        pairs = sorted(self._causes())[:limit_pairs]
         if not pairs:
             return []
         status_key = [_keys.dead_letter_status(status)] if status is not None else []
@@ -231,6 +229,17 @@ class EntryStore:
             counts = pipeline.execute()[:-1]
         found = [RootCause(job, error, int(n)) for (job, error), n in zip(pairs, counts, strict=True) if n]
         return sorted(found, key=lambda cause: (-cause.count, cause.job, cause.error_type))
+
+    def _causes(self) -> set[tuple[str, str]]:
+        """The (job, error type) pairs of the stored entries (some may have no entry left)."""
+        stored = self.connection.smembers(_keys.dead_letter_causes())
+        if stored:
+            return {(job, error) for job, error in (json.loads(text(raw)) for raw in stored)}
+        job_prefix, error_prefix = _keys.dead_letter_job(""), _keys.dead_letter_error("")
+        names = self._index_names(_common_start(job_prefix, error_prefix))
+        jobs = {n[len(job_prefix) :] for n in names if n.startswith(job_prefix)}
+        errors = {n[len(error_prefix) :] for n in names if n.startswith(error_prefix)}
+        return {(job, error) for job in jobs for error in errors}
 
     def _index_names(self, prefix: str) -> set[str]:
         """Every sorted set whose key starts with ``prefix`` (one SCAN of the keyspace)."""

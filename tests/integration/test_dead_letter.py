@@ -116,6 +116,26 @@ def test_pages_counts_and_root_causes_come_from_the_indexes(connection: redis.Re
     assert dlq.root_causes(status=None)[0].count == 5
     assert dlq.root_causes(status="resolved") == []
     assert connection.keys("stalwart:dlq:scratch:*") == []
+    # The pairs counted are those the entries were stored with, kept in a set: no keyspace scan
+    assert sorted(connection.smembers("stalwart:dlq:causes")) == [
+        b'["app.Charge", "GatewayDown"]',
+        b'["app.Charge", "Timeout"]',
+        b'["app.Mail", "GatewayDown"]',
+    ]
+
+
+def test_root_causes_of_a_queue_written_before_the_set_of_causes_are_found_by_scanning(
+    connection: redis.Redis,
+) -> None:
+    dlq = DeadLetterQueue(connection)
+    dlq.put(entry(1))
+    dlq.put(entry(2, job="app.Mail", error_type="Timeout"))
+    connection.delete("stalwart:dlq:causes")  # as an older stalwart left it
+
+    assert [(c.job, c.error_type, c.count) for c in dlq.root_causes()] == [
+        ("app.Charge", "GatewayDown", 1),
+        ("app.Mail", "Timeout", 1),
+    ]
 
 
 def test_an_unknown_id_or_a_malformed_filter_is_a_clear_error(connection: redis.Redis) -> None:
