@@ -9,7 +9,6 @@ whatever the umask, and so is everything the server writes there.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shutil
@@ -170,9 +169,7 @@ class EmbeddedRedis:
             return False
         pid_file = self.directory / _PID_FILE
         pid = int(pid_file.read_text().strip()) if pid_file.exists() else None
-        # SHUTDOWN closes the connection as the server exits; that is the success case.
-        with contextlib.suppress(redis.ConnectionError):
-            redis.Redis.from_url(url).shutdown(nosave=False)
+        _shut_down(url)
         if self._process is not None:
             # Ours: reap it, or it lingers as a zombie that still looks alive.
             try:
@@ -185,6 +182,35 @@ class EmbeddedRedis:
             _wait_for_exit(pid)
         (self.directory / _URL_FILE).unlink(missing_ok=True)
         return True
+
+
+# How long a stop waits for Redis to finish a file it must write before it may exit.
+_SHUTDOWN_WAIT_S = 30.0
+
+
+def _shut_down(url: str) -> None:
+    """SHUTDOWN, once Redis agrees to it.
+
+    Redis refuses to exit while it writes its first append-only file ("Writing initial AOF, can't exit":
+    a replica right after its first sync, a server whose AOF was just switched on); the file takes a
+    moment, so the stop asks again until it is written. SHUTDOWN closing the connection is the success.
+    """
+    deadline = time.monotonic() + _SHUTDOWN_WAIT_S
+    while True:
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        try:
+            client.shutdown(nosave=False)  # redis-py returns once the server closed the connection
+            return
+        except redis.ConnectionError:
+            return
+        except redis.ResponseError as err:
+            if "SHUTDOWN" not in str(err) or time.monotonic() > deadline:
+                raise ConfigurationError(
+                    f"the embedded Redis at {url} refuses to stop ({err}); its redis.log says why"
+                ) from err
+        finally:
+            client.close()
+        time.sleep(0.05)
 
 
 def _make_private(directory: Path) -> None:

@@ -56,3 +56,25 @@ def test_a_killed_server_loses_no_acknowledged_enqueue(tmp_path: Path) -> None:
         assert connection.lrange("rq:queue:default", 0, -1) == [h.id.encode() for h in handles]
     finally:
         server.stop()
+
+
+def test_a_stop_while_redis_writes_its_first_append_only_file_waits_for_it(tmp_path: Path) -> None:
+    # Given a server writing its first append-only file (as a replica does right after its first sync, or
+    # any server whose AOF was just switched on), with enough data that it takes a while
+    server = EmbeddedRedis(tmp_path)
+    client = redis.Redis.from_url(server.start())
+    with client.pipeline(transaction=False) as pipeline:
+        for n in range(200_000):
+            pipeline.set(f"k{n}", n)
+        pipeline.execute()
+    client.config_set("appendonly", "no")
+    client.config_set("appendonly", "yes")
+
+    # When it is stopped at once (Redis refuses SHUTDOWN meanwhile: "Writing initial AOF, can't exit")
+    stopped = server.stop()
+
+    # Then the stop waited for the file, and the server is gone with its data written
+    assert stopped is True
+    assert server.running_url() is None
+    assert redis.Redis.from_url(server.start()).dbsize() == 200_000
+    server.stop()
