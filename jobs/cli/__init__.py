@@ -1,8 +1,9 @@
 """The ``stalwart`` command: run workers, manage the embedded Redis, look after the dead-letter queue.
 
-``parser`` declares every command; each command's code lives in its own module
-(``worker``, ``dlq``, ``sweep``, ``stats``, ``metrics``, ``checks``, ``demo``), imported only
-when that command runs.
+``parser`` declares every command (with ``parser_flow``: enqueue, schedule, outbox; and
+``parser_web``: metrics, console; ``declare`` holds what they share); each command's code
+lives in its own module (``worker``, ``dlq``, ``sweep``, ``stats``, ``metrics``, ``checks``,
+``demo``...), imported only when that command runs.
 
 A mistake or a failure of the environment (Redis, a file, the disk) is one line
 on standard error that says what to do, and a non-zero exit: never a traceback.

@@ -8,95 +8,29 @@ loads the worker.
 from __future__ import annotations
 
 import argparse
-from importlib import metadata
-from typing import Any, NoReturn
+from typing import Any
 
 from ..demo import STORY
 from ..model.outcome import Classification
-from .values import LIMIT, age, assignment, aware_time, bounded_int, moment, positive_number, queue_name
-
-DLQ_STATUSES = ("dead", "replayed", "resolved", "discarded")
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line that says what to run for help."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
-
-
-# -- commands ------------------------------------------------------------------------------------
-
-
-def _group(commands: Any, name: str, help_text: str, description: str) -> Any:
-    """A command with commands of its own (``stalwart dlq list``); returns where to add them."""
-    group = commands.add_parser(name, help=help_text, description=description)
-    return group.add_subparsers(
-        title="commands", dest=f"{name}_command", required=True, metavar="COMMAND", parser_class=Parser
-    )
-
-
-def _command(commands: Any, name: str, run: str, help_text: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A sub-command; its --help starts with what it does (``help_text``, unless a description is given)."""
-    kwargs.setdefault("description", _sentence(help_text))
-    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text, **kwargs)
-    sub.set_defaults(parser=sub, run=run)
-    return sub
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def _json_option(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--json", action="store_true", help=f"{what} as JSON, for scripts")
-
-
-def _entry_id(parser: argparse.ArgumentParser, nargs: str | None = None) -> None:
-    parser.add_argument(
-        "id",
-        nargs=nargs,
-        help="the entry's id, or any unique start of it (at least as much as `dlq list` shows)",
-    )
-
-
-def _by_option(parser: argparse.ArgumentParser, doing: str) -> None:
-    parser.add_argument("--by", help=f"who is {doing}, for the audit trail (default: user@host)")
-
-
-def version() -> str:
-    """The installed package's version (``stalwart --version``)."""
-    try:
-        return metadata.version("stalwart")
-    except metadata.PackageNotFoundError:
-        return "unknown (not installed: run from a checkout)"
-
-
-def add_import_option(parser: argparse.ArgumentParser, what: str, required: bool = True) -> None:
-    """The ``--import MODULE`` option whose modules ``modules.import_job_modules`` imports."""
-    parser.add_argument(
-        "--import",
-        dest="imports",
-        action="append",
-        default=[],
-        required=required,
-        metavar="MODULE",
-        help=f"module that {what} (repeatable)",
-    )
-
-
-def _outbox_option(parser: argparse.ArgumentParser, what: str, required: bool = False) -> None:
-    parser.add_argument(
-        "--outbox",
-        metavar="URL",
-        required=required,
-        help=f"{what}: sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: STALWART_OUTBOX_URL)",
-    )
+from . import parser_flow, parser_web
+from .declare import (
+    DLQ_STATUSES,
+    LOG_LEVELS,
+    Parser,
+    add_import_option,
+    by_option,
+    command,
+    entry_id,
+    group,
+    json_option,
+    outbox_option,
+    version,
+)
+from .values import LIMIT, age, assignment, bounded_int, moment, positive_number, queue_name
 
 
 def _worker(commands: Any) -> None:
-    worker = _command(
+    worker = command(
         commands,
         "worker",
         "worker:cmd_worker",
@@ -126,8 +60,8 @@ def _worker(commands: Any) -> None:
         help="run jobs in the worker process (faster; no isolation from crashing jobs)",
     )
     worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, help="log level (default INFO)")
-    _outbox_option(worker, "also relay the jobs committed to the outbox of this database to Redis")
-    server = _command(
+    outbox_option(worker, "also relay the jobs committed to the outbox of this database to Redis")
+    server = command(
         commands,
         "redis",
         "worker:cmd_redis",
@@ -148,11 +82,11 @@ def _worker(commands: Any) -> None:
         ("stop", "stop the embedded Redis server (its data is kept)"),
         ("url", "print the URL of the running embedded Redis server, e.g. to set REDIS_URL; exit 1 if none"),
     ):
-        _command(actions, action, "worker:cmd_redis", text)
+        command(actions, action, "worker:cmd_redis", text)
 
 
 def _dlq(commands: Any) -> None:
-    subs = _group(
+    subs = group(
         commands,
         "dlq",
         "the dead-letter queue: list, show, replay, discard, export",
@@ -173,29 +107,29 @@ def _dlq(commands: Any) -> None:
         )
         sub.add_argument("--until", type=moment, help="failed at or before: ISO 8601 time, or an age")
 
-    listing = _command(subs, "list", "dlq:cmd_list", "list entries, most recent failure first")
+    listing = command(subs, "list", "dlq:cmd_list", "list entries, most recent failure first")
     filtered(listing)
     listing.add_argument("--limit", type=LIMIT, default=50, help="at most this many (default 50)")
     listing.add_argument(
         "--json", action="store_true", help="one JSON object a line (ids whole), for scripts"
     )
 
-    show = _command(
+    show = command(
         subs,
         "show",
         "dlq:cmd_show",
         "show one entry: the failure, every attempt with its traceback, the audit",
     )
-    _entry_id(show)
-    _json_option(show, "the whole entry (arguments redacted)")
+    entry_id(show)
+    json_option(show, "the whole entry (arguments redacted)")
 
-    replay = _command(
+    replay = command(
         subs,
         "replay",
         "dlq_replay:cmd_replay",
         "enqueue an entry's job again (fresh attempts, same idempotency key)",
     )
-    _entry_id(replay, nargs="?")
+    entry_id(replay, nargs="?")
     replay.add_argument(
         "--kwargs", metavar="JSON", help="replay with these arguments instead, all of them (checked first)"
     )
@@ -227,29 +161,29 @@ def _dlq(commands: Any) -> None:
         help="do not ask before a bulk replay or an ambiguous entry's replay (needed without a terminal)",
     )
     add_import_option(replay, "defines the job classes", required=False)
-    _by_option(replay, "replaying")
-    _json_option(replay, "the entries replayed and their new job ids")
+    by_option(replay, "replaying")
+    json_option(replay, "the entries replayed and their new job ids")
 
-    discard = _command(
+    discard = command(
         subs, "discard", "dlq:cmd_discard", "close an entry without replaying it; the reason is kept"
     )
-    _entry_id(discard)
+    entry_id(discard)
     discard.add_argument("--reason", required=True, help="why, for a colleague reading the audit trail later")
-    _by_option(discard, "discarding")
-    _json_option(discard, "the entry discarded")
+    by_option(discard, "discarding")
+    json_option(discard, "the entry discarded")
 
-    export = _command(subs, "export", "dlq:cmd_export", "write entries as JSON lines (arguments redacted)")
+    export = command(subs, "export", "dlq:cmd_export", "write entries as JSON lines (arguments redacted)")
     filtered(export)
     export.add_argument("--limit", type=LIMIT, default=None, help="at most this many")
     export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
-    archived = _command(
+    archived = command(
         subs, "archive", "dlq:cmd_archive", "move entries older than an age to a JSONL file, then delete them"
     )
     archived.add_argument("--older-than", type=age, required=True, metavar="AGE", help="e.g. 90d")
     archived.add_argument("--to", required=True, metavar="FILE", help="the JSONL file to append them to")
 
-    swept = _command(
+    swept = command(
         subs,
         "sweep",
         "sweep:cmd_sweep",
@@ -266,7 +200,7 @@ def _dlq(commands: Any) -> None:
 
 
 def _stats(commands: Any) -> None:
-    sub = _command(
+    sub = command(
         commands,
         "stats",
         "stats:cmd_stats",
@@ -277,119 +211,7 @@ def _stats(commands: Any) -> None:
         "--since", type=age, default=age("15m"), metavar="AGE", help="how far back (default 15m)"
     )
     sub.add_argument("--json", action="store_true", help="one JSON object, for scripts")
-    _outbox_option(sub, "also show the backlog of the outbox in this database")
-
-
-def _outbox(commands: Any) -> None:
-    subs = _group(
-        commands,
-        "outbox",
-        "the transactional outbox: its table's SQL, creating it, its backlog",
-        "The outbox table in the application's database, where jobs enqueued in a transaction wait "
-        "for a worker's relay (stalwart worker --outbox URL) to move them to Redis.",
-    )
-    _command(
-        subs, "sql", "outbox:cmd_sql", "print the SQL that creates the outbox table (SQLite and PostgreSQL)"
-    )
-    install = _command(subs, "install", "outbox:cmd_install", "create the outbox table, if missing")
-    _outbox_option(install, "the database")
-    status = _command(subs, "status", "outbox:cmd_status", "rows waiting in the outbox, and the oldest's age")
-    _outbox_option(status, "the database")
-    _json_option(status, "the backlog")
-
-
-def _metrics(commands: Any) -> None:
-    sub = _command(
-        commands,
-        "metrics",
-        "metrics:cmd_metrics",
-        "serve Prometheus metrics for the whole fleet on /metrics",
-        description=(
-            "Serve GET /metrics in Prometheus text format: counts per job and outcome (all time), job "
-            "durations, queue depths, dead-letter entries and circuit states, read from Redis at each "
-            "scrape. Redis is found as the worker finds it (REDIS_URL, else the project's embedded Redis)."
-        ),
-    )
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument(
-        "--port", type=bounded_int(0, 65535), default=9808, help="port (default 9808; 0: any free one)"
-    )
-    sub.add_argument(
-        "--allow-remote",
-        action="store_true",
-        help="allow a --host that is not a loopback address (anyone who reaches it reads job names)",
-    )
-
-
-def _console(commands: Any) -> None:
-    sub = _command(
-        commands,
-        "console",
-        "console:cmd_console",
-        "serve the web console: dead letters, queues, rhythm, a JSON API and /metrics",
-        description=(
-            "Serve the web console (installed with stalwart[console]): the dead-letter queue with filters, "
-            "root causes, replay (with edited arguments), discard and bulk actions; the queues; the "
-            "per-minute rhythm; a JSON API; and /metrics. Tokens come from STALWART_CONSOLE_TOKENS "
-            "(name:role:token, comma-separated); without them it serves this machine only."
-        ),
-    )
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument(
-        "--port", type=bounded_int(0, 65535), default=9809, help="port (default 9809; 0: any free one)"
-    )
-    sub.add_argument(
-        "--root-path",
-        default="",
-        metavar="PREFIX",
-        help="the path it is served under behind a reverse proxy, e.g. /stalwart (else X-Forwarded-Prefix)",
-    )
-    add_import_option(sub, "defines the job classes (to check replays' arguments)", required=False)
-
-
-def _enqueue(commands: Any) -> None:
-    sub = _command(
-        commands,
-        "enqueue",
-        "enqueue:cmd_enqueue",
-        "enqueue a job now, in a while (--in) or at a time (--at)",
-        description=(
-            "Enqueue one job by its registered name, with its arguments checked as Job.enqueue checks "
-            "them. A unique job already queued, scheduled or running is not enqueued again: its id is "
-            "printed. Redis is found as the worker finds it (REDIS_URL, else the project's embedded Redis)."
-        ),
-    )
-    sub.add_argument("job", metavar="JOB", help="the job's registered name, e.g. billing.SendReminder")
-    add_import_option(sub, "defines the job class")
-    sub.add_argument(
-        "--arg",
-        dest="arguments",
-        action="append",
-        default=[],
-        type=assignment,
-        metavar="NAME=VALUE",
-        help="an argument of perform (repeatable): VALUE is read as JSON, else taken as a string",
-    )
-    when = sub.add_mutually_exclusive_group()
-    when.add_argument("--in", dest="delay", type=age, metavar="AGE", help="due this long from now, e.g. 10m")
-    when.add_argument(
-        "--at", type=aware_time, metavar="TIME", help="due at this time, ISO 8601 with a time zone"
-    )
-    _json_option(sub, "the job's id, queue, status and due time")
-
-
-def _schedule(commands: Any) -> None:
-    sub = _command(
-        commands,
-        "schedule",
-        "schedule:cmd_schedule",
-        "periodic jobs: their schedule, next tick, last tick and last outcome",
-        description=(
-            "The periodic jobs the workers published (each worker publishes those it imports when it "
-            "starts): their schedule, next tick, last tick and the last tick's outcome. Times in UTC."
-        ),
-    )
-    _json_option(sub, "every periodic job and its state")
+    outbox_option(sub, "also show the backlog of the outbox in this database")
 
 
 def _checks(commands: Any) -> None:
@@ -401,7 +223,7 @@ def _checks(commands: Any) -> None:
             "run each invariant on its schedule and the rules every minute, until stopped",
         ),
     ):
-        sub = _command(commands, name, run, text, description=text)
+        sub = command(commands, name, run, text, description=text)
         add_import_option(sub, "declares invariants and rules")
         sub.add_argument(
             "--log-level", default="WARNING", choices=LOG_LEVELS, help="log level (default WARNING)"
@@ -409,7 +231,7 @@ def _checks(commands: Any) -> None:
 
 
 def _demo(commands: Any) -> None:
-    demo = _command(
+    demo = command(
         commands,
         "demo",
         "demo:cmd_demo",
@@ -433,11 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
     _worker(commands)
     _dlq(commands)
     _stats(commands)
-    _metrics(commands)
-    _console(commands)
-    _enqueue(commands)
-    _outbox(commands)
-    _schedule(commands)
+    parser_web.metrics(commands)
+    parser_web.console(commands)
+    parser_flow.enqueue(commands)
+    parser_flow.outbox(commands)
+    parser_flow.schedule(commands)
     _checks(commands)
     _demo(commands)
     return parser
