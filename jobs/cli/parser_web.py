@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from .declare import add_import_option, command
@@ -20,10 +21,7 @@ def metrics(commands: Any) -> None:
             "scrape. Redis is found as the worker finds it (REDIS_URL, else the project's embedded Redis)."
         ),
     )
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument(
-        "--port", type=bounded_int(0, 65535), default=9808, help="port (default 9808; 0: any free one)"
-    )
+    _listen_options(sub, 9808)
     sub.add_argument(
         "--allow-remote",
         action="store_true",
@@ -44,10 +42,7 @@ def console(commands: Any) -> None:
             "(name:role:token, comma-separated); without them it serves this machine only."
         ),
     )
-    sub.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sub.add_argument(
-        "--port", type=bounded_int(0, 65535), default=9809, help="port (default 9809; 0: any free one)"
-    )
+    _listen_options(sub, 9809)
     sub.add_argument(
         "--root-path",
         default="",
@@ -55,3 +50,11 @@ def console(commands: Any) -> None:
         help="the path it is served under behind a reverse proxy, e.g. /stalwart (else X-Forwarded-Prefix)",
     )
     add_import_option(sub, "defines the job classes (to check replays' arguments)", required=False)
+
+
+def _listen_options(parser: argparse.ArgumentParser, port: int) -> None:
+    """``--host`` (127.0.0.1 by default) and ``--port`` (``port``; 0 picks a free one)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=bounded_int(0, 65535), default=port, help=f"port (default {port}; 0: any free one)"
+    )

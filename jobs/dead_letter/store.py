@@ -17,12 +17,10 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import re
 import socket
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +33,7 @@ from ..model.entry import DeadLetterEntry
 from ..model.outcome import Classification
 from ..telemetry.alerts import Alert, raise_alert
 from .audit import audit_record
+from .causes import RootCause, glob_escaped, root_causes
 from .storage import HASH_FIELDS, decode, encode, failure_score, text
 
 log = logging.getLogger("stalwart.dead_letter")
@@ -43,22 +42,13 @@ STATUSES = ("dead", "replayed", "resolved", "discarded")
 # Index members per ZSCAN call: Redis formats every member's score before it filters (6.2), about
 # 2 µs each, so a page keeps Redis busy for about 2 ms between other clients' commands.
 SCAN_PAGE = 1_000
-_GLOB = re.compile(r"([\\*?\[\]])")
 
 
-@dataclass(frozen=True)
-class RootCause:
-    """A group of entries with one job and one error type: what one fix is likely to clear."""
-
-    job: str
-    error_type: str
-    count: int
-
-
-def _common_start(a: str, b: str) -> str:
-    """The longest start ``a`` and ``b`` share (``stalwart:dlq:`` for the job and error-type indexes)."""
-    end = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
-    return a[:end]
+def _score_range(since: datetime | None, until: datetime | None) -> tuple[str, str]:
+    """The index scores from ``since`` to ``until`` (open ends when not given)."""
+    low = f"{since.timestamp()}" if since is not None else "-inf"
+    high = f"{until.timestamp()}" if until is not None else "+inf"
+    return low, high
 
 
 class EntryStore:
@@ -170,8 +160,7 @@ class EntryStore:
     ) -> builtins.list[str]:
         """Ids of the entries matching every given filter, most recent failure first (skipping ``offset``)."""
         keys = self._index_keys(job, error_type, classification, status)
-        high = f"{until.timestamp()}" if until is not None else "+inf"
-        since_score = f"{since.timestamp()}" if since is not None else "-inf"
+        since_score, high = _score_range(since, until)
         page = {"start": offset, "num": -1 if limit is None else limit} if limit is not None or offset else {}
         if len(keys) == 1:
             raw = self.connection.zrevrangebyscore(keys[0], high, since_score, **page)  # type: ignore[arg-type]
@@ -196,8 +185,7 @@ class EntryStore:
     ) -> int:
         """How many entries match every given filter, counted by Redis from the indexes (one round trip)."""
         keys = self._index_keys(job, error_type, classification, status)
-        high = f"{until.timestamp()}" if until is not None else "+inf"
-        since_score = f"{since.timestamp()}" if since is not None else "-inf"
+        since_score, high = _score_range(since, until)
         if len(keys) == 1:
             return int(self.connection.zcount(keys[0], since_score, high))
         scratch = _keys.dead_letter_scratch(uuid.uuid4().hex)
@@ -208,45 +196,8 @@ class EntryStore:
             return int(pipeline.execute()[1])
 
     def root_causes(self, status: str | None = "dead", limit_pairs: int = 2_000) -> builtins.list[RootCause]:
-        """Entries grouped by job and error type, with their counts, most first (``status`` only, if given).
-
-        The pairs are those entries were stored with (``_keys.dead_letter_causes``); a queue written
-        before that set existed has its job and error-type indexes found with SCAN instead, and every
-        combination tried. Each pair is counted by Redis (ZINTERSTORE into a scratch key, deleted in
-        the same pipeline), so no entry is read. At most ``limit_pairs`` pairs are counted.
-        """
-        pairs = sorted(self._causes())[:limit_pairs]
-        if not pairs:
-            return []
-        status_key = [_keys.dead_letter_status(status)] if status is not None else []
-        scratch = _keys.dead_letter_scratch(uuid.uuid4().hex)
-        with self.connection.pipeline(transaction=False) as pipeline:
-            for job, error in pairs:
-                pipeline.zinterstore(
-                    scratch, [_keys.dead_letter_job(job), _keys.dead_letter_error(error), *status_key]
-                )
-            pipeline.delete(scratch)
-            counts = pipeline.execute()[:-1]
-        found = [RootCause(job, error, int(n)) for (job, error), n in zip(pairs, counts, strict=True) if n]
-        return sorted(found, key=lambda cause: (-cause.count, cause.job, cause.error_type))
-
-    def _causes(self) -> set[tuple[str, str]]:
-        """The (job, error type) pairs of the stored entries (some may have no entry left)."""
-        stored = self.connection.smembers(_keys.dead_letter_causes())
-        if stored:
-            return {(job, error) for job, error in (json.loads(text(raw)) for raw in stored)}
-        job_prefix, error_prefix = _keys.dead_letter_job(""), _keys.dead_letter_error("")
-        names = self._index_names(_common_start(job_prefix, error_prefix))
-        jobs = {n[len(job_prefix) :] for n in names if n.startswith(job_prefix)}
-        errors = {n[len(error_prefix) :] for n in names if n.startswith(error_prefix)}
-        return {(job, error) for job in jobs for error in errors}
-
-    def _index_names(self, prefix: str) -> set[str]:
-        """Every sorted set whose key starts with ``prefix`` (one SCAN of the keyspace)."""
-        pattern = _GLOB.sub(r"\\\1", prefix) + "*"
-        return {
-            text(key) for key in self.connection.scan_iter(match=pattern, count=SCAN_PAGE * 10, _type="zset")
-        }
+        """Entries grouped by job and error type, with their counts, most first (see ``causes``)."""
+        return root_causes(self.connection, status, limit_pairs)
 
     def _index_keys(
         self, job: str | None, error_type: str | None, classification: str | None, status: str | None
@@ -333,7 +284,7 @@ class EntryStore:
         by_length: dict[int, set[str]] = defaultdict(set)
         for prefix in wanted:
             by_length[len(prefix)].add(prefix)
-        match = _GLOB.sub(r"\\\1", next(iter(wanted))) + "*" if len(wanted) == 1 else None
+        match = glob_escaped(next(iter(wanted))) + "*" if len(wanted) == 1 else None
         found: dict[str, set[str]] = {prefix: set() for prefix in wanted}
         for member, _score in self.connection.zscan_iter(
             _keys.dead_letter_index(), match=match, count=SCAN_PAGE
