@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from redis.client import Pipeline
@@ -69,8 +70,7 @@ def settle(
     with connection.pipeline() as pipeline:
         while True:
             try:
-                pipeline.watch(job_key)  # type: ignore[no-untyped-call]
-                raw = pipeline.hmget(job_key, _READ)
+                raw = _watch_and_read(pipeline, job_key)
                 plan = decide(pipeline, AttemptState(*(_text(v) for v in raw)))
                 if plan is None:
                     pipeline.unwatch()
@@ -83,6 +83,31 @@ def settle(
                 log.debug("the job at %s changed while it was being settled; deciding again", job_key)
             finally:
                 pipeline.reset()
+
+
+def _watch_and_read(pipeline: Pipeline, job_key: str) -> list[bytes | None]:
+    """WATCH the job's hash and read its attempt's fields, in one round trip (redis-py sends each of a
+    watching pipeline's commands on its own: two round trips, on the path every job ends through).
+
+    The pipeline is left watching, in immediate mode, as ``pipeline.watch`` leaves it; a connection error
+    propagates as it would from ``watch`` (the pipeline's reset drops the connection).
+    """
+    if pipeline.connection is None:
+        pipeline.connection = pipeline.connection_pool.get_connection()
+    connection = pipeline.connection
+    packed = connection.pack_commands([("WATCH", job_key), ("HMGET", job_key, *_READ)])  # type: ignore[no-untyped-call]
+    connection.send_packed_command(packed)  # type: ignore[no-untyped-call]
+    pipeline.watching = True
+    replies: list[Any] = []
+    for _ in range(2):  # both replies are read, whatever the first says, so none is left on the connection
+        try:
+            replies.append(connection.read_response())
+        except redis.ResponseError as err:
+            replies.append(err)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return list(replies[1])
 
 
 def _text(value: bytes | str | None) -> str | None:
