@@ -423,3 +423,18 @@ class CountsFrozenObjects(Job):
         import gc
 
         return gc.get_freeze_count()
+
+
+class BusyPastItsTimeout(Job):
+    """Notes its start in ``<key>:started``, then works in Python (short sleeps) for up to a minute: past
+    its one-second timeout, in a thread that a timer can interrupt between two steps."""
+
+    name = "tests.BusyPastItsTimeout"
+    timeout_s = 1
+
+    def perform(self, key: str) -> str:
+        connect().set(f"{key}:started", os.getpid())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "ran to the end"

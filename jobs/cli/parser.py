@@ -59,6 +59,26 @@ def _worker(commands: Any) -> None:
         action="store_true",
         help="run jobs in the worker process (faster; no isolation from crashing jobs)",
     )
+    worker.add_argument(
+        "--threads",
+        type=bounded_int(1, 1000),
+        metavar="N",
+        help="run N jobs at once in threads of the worker process, for jobs that wait on the network "
+        "(implies --in-process unless --processes is given)",
+    )
+    worker.add_argument(
+        "--processes",
+        type=bounded_int(1, 1000),
+        metavar="N",
+        help="a pool of N worker processes, forked once, each running many jobs (a process that dies takes "
+        "only its own jobs down, and is replaced)",
+    )
+    worker.add_argument(
+        "--max-jobs-per-child",
+        type=LIMIT,
+        metavar="N",
+        help="with --processes: replace a process once it has run N jobs (bounds a leak)",
+    )
     worker.add_argument("--log-level", default="INFO", choices=LOG_LEVELS, help="log level (default INFO)")
     outbox_option(worker, "also relay the jobs committed to the outbox of this database to Redis")
     server = command(

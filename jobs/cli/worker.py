@@ -14,6 +14,7 @@ from ..connection import EmbeddedRedis, connect
 from ..connection.home import find
 from ..errors import ConfigurationError
 from ..runtime.announce import job_queues
+from ..runtime.pool import WorkerPool
 from ..runtime.worker import Worker
 from ..telemetry import logs
 from .modules import import_job_modules
@@ -74,15 +75,32 @@ def _python_output_as_json() -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    if args.max_jobs_per_child is not None and args.processes is None:
+        args.parser.error(
+            "--max-jobs-per-child replaces the processes of a pool: add --processes N (e.g. --processes 2)"
+        )
     import_job_modules(args.imports)
     queues = _queues(args.queues, args.imports)
     logs.configure(args.log_level)
     _python_output_as_json()
+    connection = connect(_redis_url_or_embedded(args.imports))
+    threads = args.threads or 1
+    if args.processes is not None:
+        WorkerPool(
+            queues,
+            processes=args.processes,
+            connection=connection,
+            threads=threads,
+            max_jobs_per_child=args.max_jobs_per_child,
+            outbox=args.outbox,
+        ).work(burst=args.burst)
+        return 0
     worker = Worker(
         queues,
-        connection=connect(_redis_url_or_embedded(args.imports)),
-        mode="inprocess" if args.in_process else "fork",
+        connection=connection,
+        mode="inprocess" if args.in_process or args.threads else "fork",
         outbox=args.outbox,
+        threads=threads,
     )
     worker.work(burst=args.burst)
     return 0

@@ -24,6 +24,7 @@ from redis.client import Pipeline
 
 from .. import _keys
 from ..rq_adapter.job_format import token_execution
+from ..rq_adapter.lua import script
 
 log = logging.getLogger("stalwart.worker")
 
@@ -83,6 +84,68 @@ def settle(
                 log.debug("the job at %s changed while it was being settled; deciding again", job_key)
             finally:
                 pipeline.reset()
+
+
+# KEYS: the job's hash. ARGV: the token field, the token the attempt holds, then each command as its
+# number of arguments followed by them. Runs the commands, in order, only while that attempt is still the
+# job's current one: 0 if it is not (nothing written), else {1, the error of each command that failed}.
+# Like a transaction's, a failed command does not stop the others. A full Redis is the exception: it
+# refuses a script's writes that need memory but not those that free it (DEL, HDEL, ZREM), so the token is
+# first written again as it is, and if Redis refuses that, nothing is written (Redis decides once per
+# script whether it is full).
+_APPLY = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then
+  return 0
+end
+local probe = redis.pcall('HSET', KEYS[1], ARGV[1], ARGV[2])
+if type(probe) == 'table' and probe['err'] then
+  return {1, probe['err']}
+end
+local reply = {1}
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  local done = redis.pcall(unpack(ARGV, i + 1, i + n))
+  if type(done) == 'table' and done['err'] then
+    reply[#reply + 1] = done['err']
+  end
+  i = i + n + 1
+end
+return reply
+"""
+
+
+_SCRIPTED = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+
+
+def apply_if_held(connection: redis.Redis, job_key: str, token: str | None, plan: Plan) -> bool | None:
+    """Write ``plan`` if the attempt holding ``token`` is still the job's current one, in one round trip:
+    True if written, False if not held (nothing written: settle it with ``settle``, which reads what
+    happened), None if the plan runs a script of its own (scripts do not nest: use ``settle``).
+
+    The end of almost every attempt comes here first: ``settle`` needs two round trips (WATCH and a
+    read, then the transaction), this needs one.
+    """
+    if token is None:
+        return False
+    with connection.pipeline(transaction=False) as collected:
+        plan(collected)
+        if collected.scripts or any(command[0] in _SCRIPTED for command, _ in collected.command_stack):
+            return None
+        args: list[Any] = [_keys.FIELD_TOKEN, token]
+        for command, _options in collected.command_stack:
+            args.append(len(command))
+            args.extend(command)
+    reply = script(_APPLY)(keys=[job_key], args=args, client=connection)
+    if reply == 0:
+        return False
+    errors = [e.decode(errors="replace") if isinstance(e, bytes) else str(e) for e in reply[1:]]
+    if errors:
+        failed = errors[0]
+        full = failed.startswith("OOM") or "-OOM command not allowed" in failed
+        kind = redis.exceptions.OutOfMemoryError if full else redis.ResponseError
+        raise kind(failed)
+    return True
 
 
 def _watch_and_read(pipeline: Pipeline, job_key: str) -> list[bytes | None]:

@@ -26,6 +26,8 @@ from .tally import Tally
 log = logging.getLogger("stalwart.worker")
 
 DRAINED = "burst drained: nothing queued or scheduled on its queues"
+RECYCLED = "ran its share of jobs (--max-jobs-per-child): its pool starts a fresh process in its place"
+COLD = "a second signal (cold shutdown: the jobs still running were settled as abandoned)"
 
 
 def job_queues() -> list[str]:

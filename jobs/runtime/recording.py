@@ -16,7 +16,6 @@ webhooks, RQ's own retries) is not looked at.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +28,7 @@ from rq.utils import now
 from ..finishing import fence
 from ..finishing.path import Ending, Late
 from ..model.outcome import Outcome, Status
+from ..rq_adapter import ending as ending_rq
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import schedule_in
 from . import limits
@@ -40,11 +40,9 @@ class RQWorker(Protocol):
 
     connection: Any
     name: str
+    key: str
     default_result_ttl: int
-    cleanup_execution: Callable[..., None]
-    increment_successful_job_count: Callable[..., None]
-    increment_failed_job_count: Callable[..., None]
-    increment_total_working_time: Callable[..., None]
+    executions: dict[str, Any]
 
 
 @dataclass
@@ -74,7 +72,13 @@ class Recorder:
             return lambda p: self._late(outcome, found, p)
 
         def write() -> None:
-            fence.settle(self.worker.connection, job.key, decide)
+            nonlocal late
+            connection = self.worker.connection
+            ended: fence.Plan = lambda p: self._ended(outcome, ending, p)  # noqa: E731
+            if fence.apply_if_held(connection, job.key, job.token, ended):
+                late = None
+                return
+            fence.settle(connection, job.key, decide)
 
         if self.patient:
             through_outages(write, f"how job {job.id} ended")
@@ -91,11 +95,11 @@ class Recorder:
         if outcome.status is Status.SCHEDULED:
             self._scheduled(outcome, pipeline)
         elif outcome.status is Status.DEAD_LETTERED:
-            self.job._status = JobStatus.FAILED
-            self.job.set_status(JobStatus.FAILED, pipeline=pipeline)
-            self.worker.cleanup_execution(self.job, pipeline=pipeline, execution=self.execution)
-            self.worker.increment_failed_job_count(pipeline)
-            self._working_time(pipeline)
+            job = self.job
+            job._status = JobStatus.FAILED
+            ending_rq.failed(pipeline, job.key, job.ended_at or now())
+            self._execution_done(pipeline)
+            self._counts(pipeline, succeeded=False)
         else:
             self._succeeded(outcome, pipeline)
         ending.write(pipeline)
@@ -106,7 +110,7 @@ class Recorder:
         if late.records_result:
             self._succeeded(outcome, pipeline)
         else:
-            self.worker.cleanup_execution(self.job, pipeline=pipeline, execution=self.execution)
+            self._execution_done(pipeline)
         late.write(pipeline)
 
     def _succeeded(self, outcome: Outcome, pipeline: Pipeline) -> None:
@@ -114,40 +118,45 @@ class Recorder:
         job, worker, execution = self.job, self.worker, self.execution
         job._result = outcome.stored_result
         job._status = JobStatus.FINISHED
-        worker.increment_successful_job_count(pipeline=pipeline)
-        self._working_time(pipeline)
-        result_ttl = job.get_result_ttl(worker.default_result_ttl)
-        if result_ttl != 0:
-            job._handle_success(
-                result_ttl,
-                pipeline=pipeline,
-                worker_name=worker.name,
-                execution_id=execution.id,
-                execution_started_at=execution.created_at,
-                execution_ended_at=job.ended_at,
-            )
-        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
-        worker.cleanup_execution(job, pipeline=pipeline, execution=execution)
+        self._counts(pipeline, succeeded=True)
+        ending_rq.succeeded(
+            pipeline,
+            job_key=job.key,
+            job_id=job.id,
+            queue=self.queue.name,
+            result=outcome.stored_result,
+            result_ttl=job.get_result_ttl(worker.default_result_ttl),
+            ended_at=job.ended_at or now(),
+            worker_name=worker.name,
+            execution_id=execution.id,
+            started_at=execution.created_at,
+        )
+        self._execution_done(pipeline)
 
     def _scheduled(self, outcome: Outcome, pipeline: Pipeline) -> None:
         """The job is due again after the backoff (to the microsecond, on Redis's clock); the worker never
         sleeps on it: the scheduler moves it when due (rq_adapter/schedule.py)."""
         job = self.job
         job._status = JobStatus.SCHEDULED
-        self.worker.cleanup_execution(job, pipeline=pipeline, execution=self.execution)
+        self._execution_done(pipeline)
         job.set_status(JobStatus.SCHEDULED, pipeline=pipeline)
         # When due, it goes to the front of its queue: the backoff is a retry's wait, not the backoff plus
         # however long a backlog of new jobs takes to drain.
         pipeline.hset(job.key, "enqueue_at_front", 1)
         schedule_in(pipeline, job.id, self.queue.name, outcome.retry_in_s or 0.0)
-        self.worker.increment_failed_job_count(pipeline)
+        self._counts(pipeline, succeeded=False, working=False)
+
+    def _execution_done(self, pipeline: Pipeline) -> None:
+        self.worker.executions.pop(self.execution.id, None)
+        ending_rq.execution_done(pipeline, self.job.id, self.queue.name, self.execution.id, self.worker.name)
+
+    def _counts(self, pipeline: Pipeline, *, succeeded: bool, working: bool = True) -> None:
+        started, ended = self.job.started_at, self.job.ended_at
+        working_s = (ended - started).total_seconds() if working and started and ended else None
+        ending_rq.worker_counts(pipeline, self.worker.key, succeeded=succeeded, working_s=working_s)
 
     def _release(self, outcome: Outcome, pipeline: Pipeline) -> None:
         """The attempt's concurrency slot, if its job has a limit, goes back as its end is recorded."""
         held = limits.slot(outcome.job, self.job.id, self.execution.id)
         if held is not None:
             limits.release(pipeline, held)
-
-    def _working_time(self, pipeline: Pipeline) -> None:
-        if self.job.started_at and self.job.ended_at:
-            self.worker.increment_total_working_time(self.job.ended_at - self.job.started_at, pipeline)

@@ -36,9 +36,9 @@ from ..finishing.path import finish
 from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import adopt, lead_and_move
-from ..rq_adapter.start import REQUEUED, STARTED, renew_job_heartbeat, start_attempt
+from ..rq_adapter.start import REQUEUED, STARTED, start_attempt
 from . import attempt as attempts
-from . import limits, recording
+from . import heartbeats, recording
 from .process import die_with_parent
 from .quarantine import quarantine
 from .reaper import settle
@@ -55,8 +55,13 @@ class _Bookkeeping:
     """Mixed into RQ's worker classes: runs stalwart jobs and records how each ended."""
 
     _current: tuple[SafeRQJob, Execution] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._slots = {}
+
     # The concurrency slot of the execution whose heartbeats this worker renews (found once per execution).
-    _slot_of: tuple[str, tuple[str, str] | None] | None = None
+    _slots: dict[str, tuple[str, str] | None]
     # How the attempts run here ended, for the worker's stop line (set by runtime.worker.Worker).
     tally: Tally | None = None
     # Where the signals that ask this worker to stop (SIGTERM, SIGINT) are noted, for the stop line.
@@ -83,6 +88,7 @@ class _Bookkeeping:
     death_penalty_class: Any
     name: str
     default_result_ttl: int
+    executions: dict[str, Any]
     cleanup_execution: Callable[..., None]
     increment_successful_job_count: Callable[..., None]
     increment_failed_job_count: Callable[..., None]
@@ -99,41 +105,20 @@ class _Bookkeeping:
             self.maintain_heartbeats(*current)
 
     def maintain_heartbeats(self, job: RQJob, execution: Execution) -> None:
-        """The heartbeats of the worker, the execution and the job (RQ's), and the attempt's concurrency slot.
+        """The heartbeats of the worker, the execution and the job, and the attempt's concurrency slot.
 
-        Both worker modes come here: the Reaper's ``beat`` in-process, RQ's loop watching the work-horse
-        when forking (the parent, which never ran the attempt, finds the slot by the job's name).
-
-        RQ's own renewal deleted the job's hash whenever its write of ``last_heartbeat`` added that field:
-        it means to catch a hash recreated after the job was deleted, but HSET counts fields, not keys.
-        A job written without the field (every job stalwart writes: RQ's empty fields are left out) and
-        beaten before its start wrote it (a work-horse slow to start under load; the reaper thread's beat
-        between taking a job and starting it) was deleted, and lost. Here the job's field is written only
-        while its hash exists, and nothing is ever deleted.
+        Both of RQ's loops come here: the Reaper's ``beat`` in-process, RQ's loop watching the work-horse
+        when forking (the parent, which never ran the attempt, finds the slot by the job's name). Never
+        RQ's renewal, which could delete a job (``heartbeats.py``).
         """
-        worker_ttl = self.job_monitoring_interval + 60
         ttl = int(self.get_heartbeat_ttl(job))
-        with self.connection.pipeline() as pipeline:
-            self.heartbeat(worker_ttl, pipeline=pipeline)
-            execution.heartbeat(job.started_job_registry, ttl, pipeline=pipeline)
-            renew_job_heartbeat(pipeline, job.key, now())
-            if pipeline.execute()[0] == 1:
-                # The worker's own hash had expired (the field was new): write it whole again, with its TTL.
-                pipeline.hset(self.key, mapping=self.serialize())
-                pipeline.expire(self.key, worker_ttl)
-                pipeline.execute()
-        held = self._held_slot(job, execution)
-        if held is not None:
-            limits.renew(self.connection, held)
-
-    def _held_slot(self, job: RQJob, execution: Execution) -> tuple[str, str] | None:
-        cached = self._slot_of
-        if cached is None or cached[0] != execution.id:
-            # Not one of ours (never, with our job class): no slot, and no error in RQ's heartbeat loop.
-            name = job.claimed()[0] if isinstance(job, SafeRQJob) else None
-            held = limits.slot(name, job.id, execution.id) if name is not None else None
-            cached = self._slot_of = (execution.id, held)
-        return cached[1]
+        heartbeats.renew(
+            cast(heartbeats.Beating, self),
+            self.job_monitoring_interval + 60,
+            ttl,
+            [(job, execution)],
+            self._slots,
+        )
 
     def execute_job(self, job: RQJob, queue: Queue) -> None:
         """Run the job (in a work-horse, or here); a job whose hash is corrupt is poison at once instead."""

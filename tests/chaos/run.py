@@ -73,15 +73,15 @@ class Report:
 
 
 class Workers:
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.count = env, logs, 0
+    def __init__(self, env: dict[str, str], logs: Path, options: tuple[str, ...] = ()) -> None:
+        self.env, self.logs, self.count, self.options = env, logs, 0, options
         self.processes = [self.start(), self.start()]
 
     def start(self) -> subprocess.Popen[bytes]:
         self.count += 1
         with (self.logs / f"worker-{self.count}.log").open("wb") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.chaos.jobs"],
+                [sys.executable, "-m", "jobs.cli", "worker", "--import", "tests.chaos.jobs", *self.options],
                 env=self.env,
                 cwd=REPO,
                 stdout=subprocess.DEVNULL,
@@ -110,6 +110,13 @@ class Workers:
 
     def kill_one(self, rng: random.Random) -> None:
         index = rng.randrange(len(self.processes))
+        if "--processes" in self.options and rng.random() < 0.5:
+            # One process of a pool, which its parent replaces.
+            children = _children(self.processes[index].pid)
+            if children:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(rng.choice(children), signal.SIGKILL)
+                return
         self.processes[index].kill()
         self.processes[index].wait(10)
         self.processes[index] = self.start()
@@ -131,8 +138,10 @@ def run(
     kill_every_s: tuple[float, float] = (2.0, 4.0),
     timeout_s: float = 300.0,
     home: Path | None = None,
+    worker_options: tuple[str, ...] = (),
 ) -> Report:
-    """Run the chaos scenario and return what happened."""
+    """Run the chaos scenario and return what happened; ``worker_options`` go to every ``stalwart worker``
+    (``--processes 2 --threads 2``: pools of threads)."""
     rng = random.Random(seed)
     home = home or Path(tempfile.mkdtemp(prefix="stalwart-chaos-"))
     server = EmbeddedRedis(home / "redis")
@@ -154,7 +163,7 @@ def run(
     )
     handles = [ChaosCharge.enqueue(connection=connection, customer_id=c) for c in range(jobs)]
     started = time.monotonic()
-    workers = Workers(env, home)
+    workers = Workers(env, home, worker_options)
     try:
         next_kill = time.monotonic() + rng.uniform(*kill_every_s)
         restarted = filled = stalled = False
@@ -249,8 +258,13 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--worker-options",
+        default="",
+        help="options for every worker, e.g. '--processes 2 --threads 2' (default: forking workers)",
+    )
     args = parser.parse_args()
-    report = run(args.jobs, args.seed)
+    report = run(args.jobs, args.seed, worker_options=tuple(args.worker_options.split()))
     print("\n".join(report.lines()))
     if (
         report.lost

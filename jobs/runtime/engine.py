@@ -1,0 +1,337 @@
+"""stalwart's own work loop: a job taken and started in one round trip, its end recorded in two.
+
+RQ's loop spends about twenty round trips on each job, most of them its own
+bookkeeping (heartbeats sent three times per job outside any pipeline, the
+worker's state, the execution, the job's start, its end). This loop keeps RQ's
+data model (a test compares what it writes with what RQ writes, field by field)
+and every guarantee of the worker, in three round trips:
+
+1. ``take.take``: one script takes the next job off the queues and starts it
+   (execution, registries, the job's started fields and attempt token, the
+   worker's heartbeat) and returns its hash;
+2. the attempt runs (``attempt.run``: the same steps as in RQ's loop);
+3. ``recording.Recorder`` writes its end, fenced by the attempt's token: the
+   job's hash watched and read in one round trip, every write in one
+   transaction in the next.
+
+Heartbeats are renewed by the Reaper thread for every job running in the
+process, in one round trip per interval, not per job.
+
+``threads`` loops run at once in one process, each taking its own jobs: for
+jobs that wait on the network. With one thread the loop runs in the calling
+(main) thread, and a job's ``timeout_s`` is a signal alarm, as in RQ's simple
+worker. With several, it is a timer that raises ``TimeLimitExceeded`` in the
+job's thread: it interrupts Python code, not a call blocked in C (a socket read
+without a timeout), which raises once it returns; give such calls their own
+timeouts. A job over its time is still the worker's: its heartbeats go on.
+
+SIGTERM or SIGINT asks for a warm stop: no new job is taken, the running ones
+finish. A second one, a second or more after the first, is a cold stop: the
+attempts still running are settled as abandoned at once (not counted as a
+death: a person stopped them), and the loop returns without waiting for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+import uuid
+from types import FrameType
+from typing import Any, cast
+
+import redis
+from rq.executions import Execution
+from rq.queue import Queue
+from rq.serializers import JSONSerializer
+from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
+from rq.utils import now
+
+from .. import settings as _settings
+from ..connection.outage import describe, is_outage
+from ..finishing import records
+from ..finishing.path import finish
+from ..rq_adapter.ending import execution_done
+from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.schedule import adopt, lead_and_move
+from ..rq_adapter.take import Taken, Taker, take, wait
+from . import attempt as attempts
+from . import heartbeats, recording
+from .quarantine import quarantine
+from .reaper import settle
+from .rq_outages import outage_mid_job
+from .rq_worker import InProcessWorker
+from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
+
+log = logging.getLogger("stalwart.worker")
+
+# A second stop signal within this long of the first is the same request (a terminal's Ctrl-C reaches a
+# whole process group; a supervisor may forward it too), not a cold stop.
+_COLD_AFTER_S = 1.0
+
+
+class Engine:
+    """Runs jobs from ``identity``'s queues in ``threads`` loops in this process, until stopped or drained.
+
+    ``identity`` is RQ's worker record (its name, hash, registration, maintenance and the counters RQ
+    keeps): the loop is ours, the record RQ's, so RQ's tools list this worker as one of theirs.
+    """
+
+    def __init__(
+        self,
+        identity: InProcessWorker,
+        *,
+        threads: int = 1,
+        max_jobs: int | None = None,
+        tally: Tally | None = None,
+        stop_signals: list[int] | None = None,
+    ) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.identity = identity
+        self.connection: redis.Redis = identity.connection
+        self.threads = threads
+        self.max_jobs = max_jobs
+        self.tally = tally
+        self.stop_signals = stop_signals if stop_signals is not None else []
+        current = _settings.current()
+        self.heartbeat_ttl = current.heartbeat_ttl_s
+        self.worker_ttl = identity.job_monitoring_interval + 60
+        self.taker = Taker(
+            identity.key,
+            identity.executions_key,
+            identity.name,
+            self.worker_ttl,
+            tuple(q.name for q in identity.queues),
+        )
+        self._queues: dict[str, Queue] = {q.name: q for q in identity.queues}
+        # The attempts running now, by execution id: their heartbeats are renewed, a cold stop settles them.
+        self.running: dict[str, tuple[SafeRQJob, Execution]] = {}
+        self._slots: dict[str, tuple[str, str] | None] = {}
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.cold = False
+        self._first_stop: float | None = None
+        # The Redis outage that ended the loop (None: it ended for another reason).
+        self.outage: BaseException | None = None
+        self.jobs_run = 0
+        self._busy = False
+
+    # -- the process's side: start, signals, threads, stop ---------------------------------------------
+
+    def work(self, burst: bool = False) -> bool:
+        """Run jobs until stopped (or, with ``burst``, until the queues are empty); True if any ran."""
+        replaced = self._install_signal_handlers()
+        if self.stop_signals:
+            self.stopping.set()  # asked to stop before the loop began
+        try:
+            self.identity.register_birth()  # type: ignore[no-untyped-call]
+            try:
+                if burst:
+                    # A burst worker moves what is due itself, once per loop (no scheduler thread runs).
+                    adopt(self.connection, list(self.taker.queues))
+                    lead_and_move(self.connection)
+                if self.threads == 1:
+                    self._loop(
+                        burst, UnixSignalDeathPenalty if replaced else TimerDeathPenalty, maintains=True
+                    )
+                else:
+                    self._run_threads(burst)
+            finally:
+                self._register_death()
+        except redis.RedisError as err:
+            if not is_outage(err):
+                raise
+            self.outage = err
+        finally:
+            for number, handler in replaced.items():
+                signal.signal(number, handler)
+        return self.jobs_run > 0
+
+    def clean_registries(self) -> None:
+        """RQ's registry maintenance, as this loop runs it (``rq_worker._Bookkeeping.clean_registries``)."""
+        self.identity.clean_registries()
+
+    def asked_to_stop(self) -> bool:
+        """Whether SIGTERM or SIGINT asked this loop to stop."""
+        return bool(self.stop_signals)
+
+    def beat(self) -> None:
+        """Renew the worker's heartbeat and every running attempt's (the Reaper calls this each interval)."""
+        with self._lock:
+            running = list(self.running.values())
+        heartbeats.renew(
+            cast(heartbeats.Beating, self.identity), self.worker_ttl, self.heartbeat_ttl, running, self._slots
+        )
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {number: signal.signal(number, self._on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
+
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        self.stop_signals.append(number)
+        at = time.monotonic()
+        if self._first_stop is None:
+            self._first_stop = at
+            self.stopping.set()
+            log.info("warm shutdown: finishing the jobs running now; send the signal again to stop them")
+            return
+        if at - self._first_stop < _COLD_AFTER_S or self.cold:
+            return
+        self.cold = True
+        self._settle_running("its worker was stopped by a second stop signal (a cold shutdown)")
+        if self.threads == 1:
+            raise SystemExit(0)  # out of the job running in this thread; its attempt is settled
+
+    def _settle_running(self, reason: str) -> None:
+        """Settle every attempt still running here as abandoned (not a death: a person stopped them)."""
+        with self._lock:
+            running = list(self.running.values())
+        for job, execution in running:
+            try:
+                verdict = settle(self.connection, job.id, reason, execution_id=execution.id, died=False)
+            except redis.RedisError as err:
+                log.error(
+                    "could not settle job %s at the cold shutdown (%s); the reaper settles it once its "
+                    "heartbeat lapses",
+                    job.id,
+                    describe(err),
+                    extra={"job_id": job.id},
+                )
+                continue
+            self._count(outcome_of_verdict(verdict))
+
+    def _run_threads(self, burst: bool) -> None:
+        loops = [
+            threading.Thread(
+                target=self._thread_loop, args=(burst, n == 0), name=f"stalwart-job-{n + 1}", daemon=True
+            )
+            for n in range(self.threads)
+        ]
+        for loop in loops:
+            loop.start()
+        # The main thread waits for the loops, waking often enough to handle signals as they come.
+        while any(loop.is_alive() for loop in loops) and not self.cold:
+            for loop in loops:
+                loop.join(timeout=0.2)
+
+    def _thread_loop(self, burst: bool, maintains: bool) -> None:
+        try:
+            self._loop(burst, TimerDeathPenalty, maintains)
+        except Exception:
+            log.exception("a job loop ended on an error; the worker stops")
+            self.stopping.set()
+
+    def _register_death(self) -> None:
+        try:
+            self.identity.register_death()
+        except redis.RedisError as err:
+            if not is_outage(err):
+                raise
+            log.debug("could not record worker %s's end (%s); its record expires", self.identity.name, err)
+
+    # -- one loop: take, run, record --------------------------------------------------------------------
+
+    def _loop(self, burst: bool, death_penalty: Any, maintains: bool) -> None:
+        """Take, run and record jobs until stopped; ``maintains``: this loop also runs RQ's registry
+        maintenance and ours (one loop per process does)."""
+        while not self.stopping.is_set():
+            try:
+                if maintains and self.identity.should_run_maintenance_tasks:
+                    self.identity.run_maintenance_tasks()
+                taken = self._next(burst)
+                if taken is None:
+                    if burst:
+                        return
+                    continue
+                self._run(taken, death_penalty)
+            except redis.RedisError as err:
+                if not is_outage(err):
+                    raise
+                self.outage = self.outage or err
+                self.stopping.set()
+                return
+            if self.max_jobs is not None and self.jobs_run >= self.max_jobs:
+                self.stopping.set()
+
+    def _next(self, burst: bool) -> Taken | None:
+        """The next job, started; None if the queues are empty (after waiting a while, unless ``burst``)."""
+        taken = take(
+            self.connection, self.taker, uuid.uuid4().hex, at=now(), heartbeat_ttl=self.heartbeat_ttl
+        )
+        if taken is not None or burst:
+            return taken
+        if self._busy:
+            self._busy = False
+            self.connection.hset(self.identity.key, "state", "idle")
+        waiting = wait(self.connection, self.taker)
+        if waiting is None:
+            return None
+        return take(
+            self.connection,
+            self.taker,
+            uuid.uuid4().hex,
+            at=now(),
+            heartbeat_ttl=self.heartbeat_ttl,
+            from_waiting=waiting,
+        )
+
+    def _run(self, taken: Taken, death_penalty: Any) -> None:
+        self._busy = True
+        queue = self._queues[taken.queue]
+        job = SafeRQJob(taken.job_id, connection=self.connection, serializer=JSONSerializer)
+        if taken.wrongtype:
+            job.restore({b"data": b""})
+            job.corrupt, job.key_is_not_a_hash = f"its key holds no hash ({taken.wrongtype})", True
+            quarantine(self.connection, job, queue)
+            self._count(DEAD_LETTERED)
+            return
+        job.restore(taken.fields)
+        job.execution_id = taken.execution_id
+        job.mark_started(self.identity.name, taken.at, taken.token)
+        execution = Execution(taken.execution_id, taken.job_id, self.connection, self.identity.name)
+        execution.created_at = execution.last_heartbeat = taken.at
+        if job.corrupt:
+            self._quarantine_started(job, queue, execution)
+            return
+        with self._lock:
+            self.running[execution.id] = (job, execution)
+        try:
+            self._attempt(job, queue, execution, death_penalty)
+        finally:
+            with self._lock:
+                self.running.pop(execution.id, None)
+                self.jobs_run += 1
+
+    def _attempt(self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any) -> None:
+        number = job.previous_attempts + 1
+        try:
+            outcome = attempts.run(attempts.Attempt(job, number, self.connection, death_penalty))
+        except Exception as err:
+            if is_outage(err):
+                # Redis failed around the job (its circuit, its bookkeeping), not the job: it stays started
+                # and is settled as abandoned once its heartbeat lapses, without counting a death.
+                outage_mid_job(job.id, err, ran=True)
+                raise
+            log.exception("could not run job %s", job.id, extra={"job_id": job.id})
+            outcome = records.framework_failure(job, number, err)
+        if self.cold:
+            return  # settled as abandoned already; a late record would only say so again
+        recorder = recording.Recorder(self.identity, job, queue, execution)
+        recorder.record(outcome, finish(self.connection, job, outcome))
+        self._count(outcome_of(outcome.status))
+
+    def _quarantine_started(self, job: SafeRQJob, queue: Queue, execution: Execution) -> None:
+        """A job whose hash is corrupt is dead-lettered as poison; its execution goes with it."""
+        with self.connection.pipeline() as pipeline:
+            execution_done(pipeline, job.id, queue.name, execution.id, self.identity.name)
+            pipeline.execute()
+        quarantine(self.connection, job, queue)
+        self._count(DEAD_LETTERED)
+
+    def _count(self, outcome: str | None) -> None:
+        if self.tally is not None and outcome is not None:
+            with self._lock:
+                self.tally.add(outcome)
