@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo docs bench chaos lint typecheck clean
+.PHONY: test demo docs bench bench-peers chaos lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,12 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.outbox
 	$(BIN)/python -m tests.benchmarks.console
 
+# RQ, Dramatiq, Celery and huey beside stalwart (several minutes); the peers install into .venv-peers.
+bench-peers: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.peers --write
+
 chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos.run --jobs 1000
 
 clean:
-	rm -rf $(VENV) .stalwart .pytest_cache .mypy_cache .ruff_cache site
+	rm -rf $(VENV) .venv-peers .stalwart .pytest_cache .mypy_cache .ruff_cache site
