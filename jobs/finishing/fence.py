@@ -24,7 +24,7 @@ from redis.client import Pipeline
 
 from .. import _keys
 from ..rq_adapter.job_format import token_execution
-from ..rq_adapter.lua import script
+from ..rq_adapter.lua import Call, run_together
 
 log = logging.getLogger("stalwart.worker")
 
@@ -118,13 +118,17 @@ return reply
 _SCRIPTED = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
 
 
-def apply_if_held(connection: redis.Redis, job_key: str, token: str | None, plan: Plan) -> bool | None:
+def apply_if_held(
+    connection: redis.Redis, job_key: str, token: str | None, plan: Plan, rider: Call | None = None
+) -> bool | None:
     """Write ``plan`` if the attempt holding ``token`` is still the job's current one, in one round trip:
     True if written, False if not held (nothing written: settle it with ``settle``, which reads what
     happened), None if the plan runs a script of its own (scripts do not nest: use ``settle``).
 
     The end of almost every attempt comes here first: ``settle`` needs two round trips (WATCH and a
-    read, then the transaction), this needs one.
+    read, then the transaction), this needs one. ``rider``, a script run after the writes in the same
+    round trip (the worker's take of its next job), has its reply (or error) in ``rider.reply``; it is
+    not sent when the plan cannot be written here (None).
     """
     if token is None:
         return False
@@ -136,7 +140,11 @@ def apply_if_held(connection: redis.Redis, job_key: str, token: str | None, plan
         for command, _options in collected.command_stack:
             args.append(len(command))
             args.extend(command)
-    reply = script(_APPLY)(keys=[job_key], args=args, client=connection)
+    apply = Call(_APPLY, [job_key], args)
+    run_together(connection, [apply] if rider is None else [apply, rider])
+    reply = apply.reply
+    if isinstance(reply, Exception):
+        raise reply
     if reply == 0:
         return False
     errors = [e.decode(errors="replace") if isinstance(e, bytes) else str(e) for e in reply[1:]]

@@ -23,7 +23,7 @@ import math
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from rq.job import JobStatus
@@ -54,6 +54,16 @@ def _description(raw: bytes) -> str:
 
 
 def _date(raw: bytes) -> datetime:
+    # RQ's own form (``2026-11-30T20:18:04.467201Z``) is read by the standard library's C parser: RQ's
+    # strptime took a tenth of a fast worker's time; anything else goes through RQ's parser, and its rules.
+    if (
+        len(raw) == 27
+        and raw[10:11] == b"T"
+        and raw[19:20] == b"."
+        and raw[26:27] == b"Z"
+        and raw[:4].isdigit()
+    ):
+        return datetime.fromisoformat(raw[:26].decode("ascii")).replace(tzinfo=timezone.utc)
     return str_to_date(raw)
 
 

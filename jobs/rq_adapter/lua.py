@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import redis
 from redis.commands.core import Script
 
@@ -37,3 +40,38 @@ def script(source: str) -> Script:
         # Registered on a client that never connects: a Script needs one only for its encoder.
         found = _SCRIPTS[source] = Script(redis.Redis(), source)
     return found
+
+
+@dataclass
+class Call:
+    """One run of a script, to send with others in one round trip (``run_together``)."""
+
+    source: str
+    keys: list[Any]
+    args: list[Any]
+    reply: Any = field(default=None, init=False)
+
+
+def run_together(client: redis.Redis, calls: list[Call]) -> None:
+    """Run ``calls`` in one round trip, in order, each reply (or the error it raised) in its ``reply``.
+
+    By hash (EVALSHA), without the check a redis-py pipeline sends first for its scripts (one more round
+    trip each time); a script Redis does not know (it restarted) is loaded and that call sent again: it
+    did not run.
+    """
+    pending = list(calls)
+    for _ in range(2):
+        with client.pipeline(transaction=False) as pipeline:
+            for call in pending:
+                sha = script(call.source).sha
+                pipeline.execute_command(  # type: ignore[no-untyped-call]
+                    "EVALSHA", sha, len(call.keys), *call.keys, *call.args
+                )
+            replies = pipeline.execute(raise_on_error=False)
+        for call, reply in zip(pending, replies, strict=True):
+            call.reply = reply
+        pending = [call for call in pending if isinstance(call.reply, redis.exceptions.NoScriptError)]
+        if not pending:
+            return
+        for call in pending:
+            client.script_load(call.source)

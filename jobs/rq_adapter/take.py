@@ -45,7 +45,7 @@ from rq.utils import utcformat
 from .. import _keys
 from .dequeue import BLOCK_S
 from .job_format import job_key
-from .lua import script
+from .lua import Call, script
 
 # KEYS: the worker's hash, its index of executions; then per queue, in priority order: the queue, its
 # started registry, its intermediate list. ARGV: the job-hash key prefix, the execution-hash key prefix,
@@ -63,6 +63,9 @@ _TAKE = """
 local n_queues = (#KEYS - 2) / 3
 local exec_id, at, at_s, ttl = ARGV[4], ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7])
 local worker_name, worker_ttl = ARGV[8], tonumber(ARGV[9])
+-- A write that needs memory comes first: a full Redis refuses it, and so the whole script, before an id is
+-- popped (a pop frees memory, so a full Redis allows it: the id would be lost when the next write failed).
+redis.call('HSET', KEYS[1], 'last_heartbeat', at)
 
 local function start(index, id)
   local job = ARGV[1] .. id
@@ -177,28 +180,46 @@ def take(
 
     With ``from_waiting``, start that id, which ``wait`` moved into the first queue's intermediate list.
     """
-    reply = script(_TAKE)(
-        keys=taker.keys(),
-        args=[
-            job_key(""),
-            _EXECUTION_PREFIX,
-            _EXECUTIONS_PREFIX,
-            execution_id,
-            utcformat(at),
-            repr(at.timestamp()),
-            heartbeat_ttl,
-            taker.worker_name,
-            taker.worker_ttl,
-            _keys.FIELD_ATTEMPT,
-            _keys.FIELD_TOKEN,
-            JobStatus.STARTED.value,
-            _keys.dequeued(""),
-            from_waiting,
-        ],
-        client=client,
-    )
+    call = taking(taker, execution_id, at=at, heartbeat_ttl=heartbeat_ttl, from_waiting=from_waiting)
+    return taken(taker, call, script(_TAKE)(keys=call.keys, args=call.args, client=client))
+
+
+def taking(
+    taker: Taker, execution_id: str, *, at: datetime, heartbeat_ttl: int, from_waiting: str = ""
+) -> TakeCall:
+    """The take, as a call to send along with other scripts (``lua.run_together``); read it with ``taken``."""
+    args = [
+        job_key(""),
+        _EXECUTION_PREFIX,
+        _EXECUTIONS_PREFIX,
+        execution_id,
+        utcformat(at),
+        repr(at.timestamp()),
+        heartbeat_ttl,
+        taker.worker_name,
+        taker.worker_ttl,
+        _keys.FIELD_ATTEMPT,
+        _keys.FIELD_TOKEN,
+        JobStatus.STARTED.value,
+        _keys.dequeued(""),
+        from_waiting,
+    ]
+    return TakeCall(_TAKE, taker.keys(), args, execution_id=execution_id, at=at)
+
+
+class TakeCall(Call):
+    """A take to send along with other scripts: its execution id and time, for reading its reply."""
+
+    def __init__(self, source: str, keys: list[Any], args: list[Any], *, execution_id: str, at: datetime):
+        super().__init__(source, keys, args)
+        self.execution_id, self.at = execution_id, at
+
+
+def taken(taker: Taker, call: TakeCall, reply: Any) -> Taken | None:
+    """What a take's ``reply`` says: the job it started, or None (every queue was empty)."""
     if reply is None:
         return None
+    execution_id, at = call.execution_id, call.at
     index, job_id = int(reply[0]), _text(reply[1])
     queue = taker.queues[index - 1]
     if reply[2] == b"wrongtype":

@@ -55,7 +55,8 @@ from ..finishing.path import finish
 from ..rq_adapter.ending import execution_done
 from ..rq_adapter.job_format import SafeRQJob
 from ..rq_adapter.schedule import adopt, lead_and_move
-from ..rq_adapter.take import Taken, Taker, take, wait
+from ..rq_adapter.take import TakeCall, Taken, Taker, take, taking, wait
+from ..rq_adapter.take import taken as taken_by
 from . import attempt as attempts
 from . import heartbeats, recording
 from .quarantine import quarantine
@@ -237,16 +238,22 @@ class Engine:
     def _loop(self, burst: bool, death_penalty: Any, maintains: bool) -> None:
         """Take, run and record jobs until stopped; ``maintains``: this loop also runs RQ's registry
         maintenance and ours (one loop per process does)."""
-        while not self.stopping.is_set():
+        taken: Taken | None = None
+        # A job taken along with the last one's end is started: it runs even if a stop came meanwhile.
+        while taken is not None or not self.stopping.is_set():
             try:
-                if maintains and self.identity.should_run_maintenance_tasks:
-                    self.identity.run_maintenance_tasks()
-                taken = self._next(burst)
                 if taken is None:
-                    if burst:
-                        return
-                    continue
-                self._run(taken, death_penalty)
+                    if maintains and self.identity.should_run_maintenance_tasks:
+                        self.identity.run_maintenance_tasks()
+                    taken = self._next(burst)
+                    if taken is None:
+                        if burst:
+                            return
+                        continue
+                current, taken = taken, None
+                riders: list[TakeCall] = []
+                self._run(current, death_penalty, riders)
+                taken = self._taken_along(riders[0] if riders else None)
             except redis.RedisError as err:
                 if not is_outage(err):
                     raise
@@ -255,6 +262,20 @@ class Engine:
                 return
             if self.max_jobs is not None and self.jobs_run >= self.max_jobs:
                 self.stopping.set()
+
+    def _rider(self) -> TakeCall | None:
+        """The take of the next job, to send with this one's end (one round trip for both); None when this
+        loop is stopping or will have run its share."""
+        if self.stopping.is_set() or (self.max_jobs is not None and self.jobs_run + 1 >= self.max_jobs):
+            return None
+        return taking(self.taker, uuid.uuid4().hex, at=now(), heartbeat_ttl=self.heartbeat_ttl)
+
+    def _taken_along(self, rider: TakeCall | None) -> Taken | None:
+        """The job the rider started, if it was sent and started one (an error it met, such as Redis being
+        full, is met again, and handled, by the next take)."""
+        if rider is None or rider.reply is None or isinstance(rider.reply, Exception):
+            return None
+        return taken_by(self.taker, rider, rider.reply)
 
     def _next(self, burst: bool) -> Taken | None:
         """The next job, started; None if the queues are empty (after waiting a while, unless ``burst``)."""
@@ -278,7 +299,9 @@ class Engine:
             from_waiting=waiting,
         )
 
-    def _run(self, taken: Taken, death_penalty: Any) -> None:
+    def _run(self, taken: Taken, death_penalty: Any, riders: list[TakeCall]) -> None:
+        """Run the attempt ``taken`` started and record its end; the take of the next job sent with the end,
+        if any, is added to ``riders``."""
         self._busy = True
         queue = self._queues[taken.queue]
         job = SafeRQJob(taken.job_id, connection=self.connection, serializer=JSONSerializer)
@@ -299,13 +322,15 @@ class Engine:
         with self._lock:
             self.running[execution.id] = (job, execution)
         try:
-            self._attempt(job, queue, execution, death_penalty)
+            self._attempt(job, queue, execution, death_penalty, riders)
         finally:
             with self._lock:
                 self.running.pop(execution.id, None)
                 self.jobs_run += 1
 
-    def _attempt(self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any) -> None:
+    def _attempt(
+        self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any, riders: list[TakeCall]
+    ) -> None:
         number = job.previous_attempts + 1
         try:
             outcome = attempts.run(attempts.Attempt(job, number, self.connection, death_penalty))
@@ -320,7 +345,12 @@ class Engine:
         if self.cold:
             return  # settled as abandoned already; a late record would only say so again
         recorder = recording.Recorder(self.identity, job, queue, execution)
-        recorder.record(outcome, finish(self.connection, job, outcome))
+        ending = finish(self.connection, job, outcome)
+        # Whether to take the next job is decided now, as the attempt ends: not if a stop came meanwhile.
+        rider = self._rider()
+        if rider is not None:
+            riders.append(rider)
+        recorder.record(outcome, ending, rider)
         self._count(outcome_of(outcome.status))
 
     def _quarantine_started(self, job: SafeRQJob, queue: Queue, execution: Execution) -> None:

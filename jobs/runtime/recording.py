@@ -30,6 +30,7 @@ from ..finishing.path import Ending, Late
 from ..model.outcome import Outcome, Status
 from ..rq_adapter import ending as ending_rq
 from ..rq_adapter.job_format import SafeRQJob
+from ..rq_adapter.lua import Call
 from ..rq_adapter.schedule import schedule_in
 from . import limits
 from .outages import through_outages
@@ -57,8 +58,12 @@ class Recorder:
     # in-process run raises it instead, so a user's test sees it rather than hanging.
     patient: bool = True
 
-    def record(self, outcome: Outcome, ending: Ending) -> None:
-        """Write how the attempt ended, once, through any Redis outage; a late end is recorded as such."""
+    def record(self, outcome: Outcome, ending: Ending, rider: Call | None = None) -> None:
+        """Write how the attempt ended, once, through any Redis outage; a late end is recorded as such.
+
+        ``rider`` (the worker's take of its next job) is sent in the same round trip as the end, if the
+        end's first try can be written in one (``fence.apply_if_held``); its reply is in ``rider.reply``.
+        """
         job = self.job
         job.ended_at = now()
         late: Late | None = None
@@ -71,11 +76,17 @@ class Recorder:
             late = found = ending.late(pipeline, state)
             return lambda p: self._late(outcome, found, p)
 
+        riding = [rider]
+
         def write() -> None:
             nonlocal late
             connection = self.worker.connection
             ended: fence.Plan = lambda p: self._ended(outcome, ending, p)  # noqa: E731
-            if fence.apply_if_held(connection, job.key, job.token, ended):
+            # The rider goes with the first try only: a take whose reply an outage lost may have run.
+            written = fence.apply_if_held(
+                connection, job.key, job.token, ended, riding.pop() if riding else None
+            )
+            if written:
                 late = None
                 return
             fence.settle(connection, job.key, decide)
