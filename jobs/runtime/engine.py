@@ -20,10 +20,10 @@ process, in one round trip per interval, not per job.
 ``threads`` loops run at once in one process, each taking its own jobs: for
 jobs that wait on the network. With one thread the loop runs in the calling
 (main) thread, and a job's ``timeout_s`` is a signal alarm, as in RQ's simple
-worker. With several, it is a timer that raises ``TimeLimitExceeded`` in the
-job's thread: it interrupts Python code, not a call blocked in C (a socket read
-without a timeout), which raises once it returns; give such calls their own
-timeouts. A job over its time is still the worker's: its heartbeats go on.
+worker. With several, the watchdog (``watchdog.py``) raises ``TimeLimitExceeded``
+in the job's thread: it interrupts Python code, not a call blocked in C (a
+socket read without a timeout), which raises once it returns; give such calls
+their own timeouts. A job over its time is still the worker's: its heartbeats go on.
 
 SIGTERM or SIGINT asks for a warm stop: no new job is taken, the running ones
 finish. A second one, a second or more after the first, is a cold stop: the
@@ -45,7 +45,7 @@ import redis
 from rq.executions import Execution
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty, UnixSignalDeathPenalty
+from rq.timeouts import UnixSignalDeathPenalty
 from rq.utils import now
 
 from .. import settings as _settings
@@ -64,6 +64,7 @@ from .reaper import settle
 from .rq_outages import outage_mid_job
 from .rq_worker import InProcessWorker
 from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
+from .watchdog import Watchdog
 
 log = logging.getLogger("stalwart.worker")
 
@@ -118,6 +119,8 @@ class Engine:
         self.outage: BaseException | None = None
         self.jobs_run = 0
         self._busy = False
+        # Time limits for jobs off the main thread (the main thread's are a signal alarm).
+        self._watchdog = Watchdog()
 
     # -- the process's side: start, signals, threads, stop ---------------------------------------------
 
@@ -135,7 +138,7 @@ class Engine:
                     lead_and_move(self.connection)
                 if self.threads == 1:
                     self._loop(
-                        burst, UnixSignalDeathPenalty if replaced else TimerDeathPenalty, maintains=True
+                        burst, UnixSignalDeathPenalty if replaced else self._watchdog.limit, maintains=True
                     )
                 else:
                     self._run_threads(burst)
@@ -220,7 +223,7 @@ class Engine:
 
     def _thread_loop(self, burst: bool, maintains: bool) -> None:
         try:
-            self._loop(burst, TimerDeathPenalty, maintains)
+            self._loop(burst, self._watchdog.limit, maintains)
         except Exception:
             log.exception("a job loop ended on an error; the worker stops")
             self.stopping.set()
