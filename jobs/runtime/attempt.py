@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from .. import stats
+from ..connection.outage import is_outage
 from ..finishing import records
 from ..model import execution
 from ..model.execution import TimeLimitExceeded
@@ -26,6 +27,7 @@ from ..rq_adapter.job_format import SafeRQJob
 from ..telemetry.alerts import circuit_alert, raise_alert
 from ..telemetry.logs import JobContext, job_context
 from . import circuits, limits
+from .rq_outages import outage_mid_job
 
 log = logging.getLogger("stalwart.worker")
 
@@ -165,6 +167,21 @@ def run(attempt: Attempt, steps: Sequence[Step] = STEPS) -> Outcome:
         return steps[index](attempt, lambda: at(index + 1))
 
     return at(0)
+
+
+def run_for_worker(attempt: Attempt) -> Outcome:
+    """``run``, for a worker: an error of the worker's own around the job becomes a framework failure;
+    a Redis outage is said and raised (the job stays started, and is settled as abandoned once its
+    heartbeat lapses, without counting a death: Redis failed, not the job)."""
+    try:
+        return run(attempt)
+    except Exception as err:
+        job = attempt.job
+        if is_outage(err):
+            outage_mid_job(job.id, err, ran=True)
+            raise
+        log.exception("could not run job %s", job.id, extra={"job_id": job.id})
+        return records.framework_failure(job, attempt.number, err)
 
 
 def log_end(outcome: Outcome) -> None:

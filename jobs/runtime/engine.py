@@ -50,7 +50,6 @@ from rq.utils import now
 
 from .. import settings as _settings
 from ..connection.outage import describe, is_outage
-from ..finishing import records
 from ..finishing.path import finish
 from ..rq_adapter.ending import execution_done
 from ..rq_adapter.job_format import SafeRQJob
@@ -61,7 +60,6 @@ from . import attempt as attempts
 from . import heartbeats, recording
 from .quarantine import quarantine
 from .reaper import settle
-from .rq_outages import outage_mid_job
 from .rq_worker import InProcessWorker
 from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 from .watchdog import Watchdog
@@ -335,16 +333,7 @@ class Engine:
         self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any, riders: list[TakeCall]
     ) -> None:
         number = job.previous_attempts + 1
-        try:
-            outcome = attempts.run(attempts.Attempt(job, number, self.connection, death_penalty))
-        except Exception as err:
-            if is_outage(err):
-                # Redis failed around the job (its circuit, its bookkeeping), not the job: it stays started
-                # and is settled as abandoned once its heartbeat lapses, without counting a death.
-                outage_mid_job(job.id, err, ran=True)
-                raise
-            log.exception("could not run job %s", job.id, extra={"job_id": job.id})
-            outcome = records.framework_failure(job, number, err)
+        outcome = attempts.run_for_worker(attempts.Attempt(job, number, self.connection, death_penalty))
         if self.cold:
             return  # settled as abandoned already; a late record would only say so again
         recorder = recording.Recorder(self.identity, job, queue, execution)

@@ -31,7 +31,6 @@ from ..connection.outage import is_outage
 from ..dead_letter import DeadLetterQueue
 from ..dead_letter.archive import archive, retention
 from ..errors import JobsError
-from ..finishing import records
 from ..finishing.path import finish
 from ..model.outcome import Status
 from ..rq_adapter.job_format import SafeRQJob
@@ -179,17 +178,10 @@ class _Bookkeeping:
                 raise  # the worker's loop waits the outage out (OutageTolerant)
             log.exception("could not start job %s; it did not run", job.id, extra={"job_id": job.id})
             return False
-        try:
-            job.started_at = now()
-            outcome = attempts.run(attempts.Attempt(job, number, self.connection, self.death_penalty_class))
-        except Exception as err:
-            if is_outage(err):
-                # Redis failed around the job (its circuit, its bookkeeping), not the job: it stays started
-                # and is settled as abandoned once its heartbeat lapses, without counting a death.
-                outage_mid_job(job.id, err, ran=True)
-                raise
-            log.exception("could not run job %s", job.id, extra={"job_id": job.id})
-            outcome = records.framework_failure(job, number, err)
+        job.started_at = now()
+        outcome = attempts.run_for_worker(
+            attempts.Attempt(job, number, self.connection, self.death_penalty_class)
+        )
         recorder = recording.Recorder(self, job, queue, execution, patient=self.waits_out_outages)
         recorder.record(outcome, finish(self.connection, job, outcome))
         self._count(outcome_of(outcome.status))

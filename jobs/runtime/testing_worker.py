@@ -10,10 +10,10 @@ from rq.executions import Execution
 from rq.job import Job as RQJob
 from rq.queue import Queue
 from rq.serializers import JSONSerializer
-from rq.timeouts import TimerDeathPenalty
 
 from ..rq_adapter.job_format import SafeRQJob
 from .rq_worker import InProcessWorker
+from .watchdog import Watchdog
 
 
 class RecordingWorker(InProcessWorker):
@@ -31,7 +31,9 @@ class RecordingWorker(InProcessWorker):
         self._ran = ran
         self.waits_out_outages = False  # a user's test must see an outage, not hang on it
         if threading.current_thread() is not threading.main_thread():
-            self.death_penalty_class = TimerDeathPenalty
+            # No signal alarm off the main thread: the watchdog's limit (never RQ's timer, which rewrites
+            # the exception class's constructor for the whole process).
+            self.death_penalty_class = Watchdog().limit
 
     def _install_signal_handlers(self) -> None:
         """RQ's handlers would replace the test runner's SIGINT and SIGTERM handling for good."""
