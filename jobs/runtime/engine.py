@@ -69,6 +69,7 @@ log = logging.getLogger("stalwart.worker")
 # A second stop signal within this long of the first is the same request (a terminal's Ctrl-C reaches a
 # whole process group; a supervisor may forward it too), not a cold stop.
 _COLD_AFTER_S = 1.0
+_COLD = "its worker was stopped by a second stop signal (a cold shutdown)"
 
 
 class Engine:
@@ -183,9 +184,12 @@ class Engine:
         if at - self._first_stop < _COLD_AFTER_S or self.cold:
             return
         self.cold = True
-        self._settle_running("its worker was stopped by a second stop signal (a cold shutdown)")
         if self.threads == 1:
-            raise SystemExit(0)  # out of the job running in this thread; its attempt is settled
+            # Out of the job running in this thread, which settles it as it unwinds (``_run``): not from
+            # here, where this thread may be half-way through taking a connection from redis-py's pool.
+            raise SystemExit(0)
+        # The main thread only waits for the job threads: settling from here is safe.
+        self._settle_running(_COLD)
 
     def _settle_running(self, reason: str) -> None:
         """Settle every attempt still running here as abandoned (not a death: a person stopped them)."""
@@ -325,6 +329,10 @@ class Engine:
         try:
             self._attempt(job, queue, execution, death_penalty, riders)
         finally:
+            if self.cold and self.threads == 1:
+                # The SystemExit a cold stop raised in this thread ended the attempt (or the job caught it
+                # and ended on its own; it is not recorded either way): settled here, fenced as any end.
+                self._settle_running(_COLD)
             with self._lock:
                 self.running.pop(execution.id, None)
                 self.jobs_run += 1

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from jobs import Classification, DeadLetterQueue, Status
@@ -77,10 +78,13 @@ def test_a_warm_stop_finishes_every_job_in_flight(connection: redis.Redis, worke
     assert waiting.status() is Status.QUEUED
 
 
-def test_a_cold_stop_settles_every_job_in_flight(connection: redis.Redis, workers: Workers) -> None:
-    # Given a worker with 2 threads running 2 jobs
-    worker = workers.start("--threads", "2")
-    keys = ["cold:0", "cold:1"]
+@pytest.mark.parametrize(("options", "jobs"), [(("--threads", "2"), 2), (("--in-process",), 1)])
+def test_a_cold_stop_settles_every_job_in_flight(
+    connection: redis.Redis, workers: Workers, options: tuple[str, ...], jobs: int
+) -> None:
+    # Given a worker running as many jobs as it can at once (2 threads; or one, in-process)
+    worker = workers.start(*options)
+    keys = [f"cold:{n}" for n in range(jobs)]
     handles = [WaitsForKey.enqueue(connection=connection, key=key) for key in keys]
     wait_for(lambda: _started(connection, keys))
 
@@ -92,7 +96,7 @@ def test_a_cold_stop_settles_every_job_in_flight(connection: redis.Redis, worker
 
     # Then it exits without waiting for them, and both are settled as abandoned at once: not a death
     assert worker.wait(30) == 0
-    assert [h.status() for h in handles] == [Status.DEAD_LETTERED] * 2
+    assert [h.status() for h in handles] == [Status.DEAD_LETTERED] * jobs
     for handle in handles:
         entry = DeadLetterQueue(connection).get(handle.id)
         assert entry.classification is Classification.ABANDONED
