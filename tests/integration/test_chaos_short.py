@@ -12,7 +12,7 @@ from tests.chaos.run import run
 # Faster shapes get more jobs, so that the run lasts long enough for every event (fill, restart, stall).
 @pytest.mark.parametrize(
     ("options", "jobs"),
-    [((), 150), (("--threads", "4"), 300), (("--processes", "2", "--threads", "2"), 600)],
+    [((), 150), (("--threads", "4"), 600), (("--processes", "2", "--threads", "2"), 900)],
     ids=["forking", "threads", "pool"],
 )
 def test_under_kills_a_stall_a_full_redis_and_a_restart_every_job_ends_once_and_nobody_is_charged_twice(
