@@ -1,44 +1,28 @@
-"""stalwart's own work loop: a job taken and started in one round trip, its end recorded in two.
-
-RQ's loop spends about twenty round trips on each job, most of them its own
-bookkeeping (heartbeats sent three times per job outside any pipeline, the
-worker's state, the execution, the job's start, its end). This loop keeps RQ's
-data model (a test compares what it writes with what RQ writes, field by field)
-and every guarantee of the worker, in three round trips:
+"""stalwart's own work loop, on RQ's data model: one round trip a job, instead of RQ's twenty.
 
 1. ``take.take``: one script takes the next job off the queues and starts it
-   (execution, registries, the job's started fields and attempt token, the
-   worker's heartbeat) and returns its hash;
-2. the attempt runs (``attempt.run``: the same steps as in RQ's loop);
-3. ``recording.Recorder`` writes its end, fenced by the attempt's token: the
-   job's hash watched and read in one round trip, every write in one
-   transaction in the next.
+   (execution, registries, started fields, attempt token, worker heartbeat)
+   and returns its hash; a test compares what it writes with RQ's own writes.
+2. The attempt runs (``attempt.run_for_worker``: the same steps as RQ's loop).
+3. ``recording.Recorder`` writes its end, fenced by the attempt's token
+   (``fence.apply_if_held``), and the take of the next job rides in the same
+   round trip, decided as the attempt ends (not if a stop came meanwhile).
 
 Heartbeats are renewed by the Reaper thread for every job running in the
-process, in one round trip per interval, not per job.
+process, once per interval. ``threads`` loops run at once, each taking its own
+jobs. With one thread, in the main thread, ``timeout_s`` is a signal alarm;
+otherwise the watchdog (``watchdog.py``) raises ``TimeLimitExceeded`` in the
+job's thread: Python code stops at once, a call blocked in C returns first.
 
-``threads`` loops run at once in one process, each taking its own jobs: for
-jobs that wait on the network. With one thread the loop runs in the calling
-(main) thread, and a job's ``timeout_s`` is a signal alarm, as in RQ's simple
-worker. With several, the watchdog (``watchdog.py``) raises ``TimeLimitExceeded``
-in the job's thread: it interrupts Python code, not a call blocked in C (a
-socket read without a timeout), which raises once it returns; give such calls
-their own timeouts. A job over its time is still the worker's: its heartbeats go on.
-
-SIGTERM or SIGINT asks for a warm stop: no new job is taken, the running ones
-finish. A second one, a second or more after the first, is a cold stop: the
-attempts still running are settled as abandoned at once (not counted as a
-death: a person stopped them), and the loop returns without waiting for them.
+A warm stop (``stopping.py``) lets the running jobs finish; a cold stop settles
+them as abandoned at once (not a death: a person stopped them) and returns.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
 import uuid
-from types import FrameType
 from typing import Any, cast
 
 import redis
@@ -61,14 +45,12 @@ from . import heartbeats, recording
 from .quarantine import quarantine
 from .reaper import settle
 from .rq_worker import InProcessWorker
+from .stopping import StopSignals
 from .tally import DEAD_LETTERED, Tally, outcome_of, outcome_of_verdict
 from .watchdog import Watchdog
 
 log = logging.getLogger("stalwart.worker")
 
-# A second stop signal within this long of the first is the same request (a terminal's Ctrl-C reaches a
-# whole process group; a supervisor may forward it too), not a cold stop.
-_COLD_AFTER_S = 1.0
 _COLD = "its worker was stopped by a second stop signal (a cold shutdown)"
 
 
@@ -111,9 +93,7 @@ class Engine:
         self.running: dict[str, tuple[SafeRQJob, Execution]] = {}
         self._slots: dict[str, tuple[str, str] | None] = {}
         self._lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.cold = False
-        self._first_stop: float | None = None
+        self.signals = StopSignals(self.stop_signals, self._cold)
         # The Redis outage that ended the loop (None: it ended for another reason).
         self.outage: BaseException | None = None
         self.jobs_run = 0
@@ -125,9 +105,7 @@ class Engine:
 
     def work(self, burst: bool = False) -> bool:
         """Run jobs until stopped (or, with ``burst``, until the queues are empty); True if any ran."""
-        replaced = self._install_signal_handlers()
-        if self.stop_signals:
-            self.stopping.set()  # asked to stop before the loop began
+        replaced = self.signals.install()
         try:
             self.identity.register_birth()  # type: ignore[no-untyped-call]
             try:
@@ -148,9 +126,18 @@ class Engine:
                 raise
             self.outage = err
         finally:
-            for number, handler in replaced.items():
-                signal.signal(number, handler)
+            self.signals.restore(replaced)
         return self.jobs_run > 0
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once this loop is to take no more jobs."""
+        return self.signals.stopping
+
+    @property
+    def cold(self) -> bool:
+        """Whether a cold stop settled the jobs that were running."""
+        return self.signals.cold
 
     def clean_registries(self) -> None:
         """RQ's registry maintenance, as this loop runs it (``rq_worker._Bookkeeping.clean_registries``)."""
@@ -168,22 +155,8 @@ class Engine:
             cast(heartbeats.Beating, self.identity), self.worker_ttl, self.heartbeat_ttl, running, self._slots
         )
 
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        return {number: signal.signal(number, self._on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
-
-    def _on_signal(self, number: int, frame: FrameType | None) -> None:
-        self.stop_signals.append(number)
-        at = time.monotonic()
-        if self._first_stop is None:
-            self._first_stop = at
-            self.stopping.set()
-            log.info("warm shutdown: finishing the jobs running now; send the signal again to stop them")
-            return
-        if at - self._first_stop < _COLD_AFTER_S or self.cold:
-            return
-        self.cold = True
+    def _cold(self) -> None:
+        """A cold stop: settle the attempts running here (called in the main thread, by the signal)."""
         if self.threads == 1:
             # Out of the job running in this thread, which settles it as it unwinds (``_run``): not from
             # here, where this thread may be half-way through taking a connection from redis-py's pool.

@@ -50,6 +50,7 @@ from ..telemetry.sinks import Sink
 from .announce import RECYCLED
 from .process import die_with_parent
 from .reaper import settle
+from .stopping import COLD_AFTER_S
 from .worker import Worker
 
 log = logging.getLogger("stalwart.worker")
@@ -57,7 +58,6 @@ log = logging.getLogger("stalwart.worker")
 # A child's exit status when it ran its share of jobs; any other status from a child not asked to stop
 # is a death.
 RECYCLE_EXIT = 3
-_COLD_AFTER_S = 1.0
 _QUICK_DEATH_S = 1.0
 _MAX_BACKOFF_S = 30.0
 
@@ -245,7 +245,7 @@ class WorkerPool:
 
     def _on_signal(self, number: int, frame: FrameType | None) -> None:
         at = time.monotonic()
-        if self._first_stop is not None and at - self._first_stop < _COLD_AFTER_S:
+        if self._first_stop is not None and at - self._first_stop < COLD_AFTER_S:
             return
         self._first_stop = self._first_stop or at
         self.signals.append(number)
