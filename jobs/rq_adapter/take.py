@@ -89,7 +89,7 @@ local function start(index, id)
   redis.call('ZADD', KEYS[3 * index + 1], at_s + ttl, member)
   redis.call('SADD', KEYS[2], member)
   redis.call('EXPIRE', KEYS[2], ttl + 60)
-  redis.call('HSET', KEYS[1], 'state', 'busy', 'last_heartbeat', at)
+  redis.call('HSET', KEYS[1], 'state', 'busy')
   redis.call('EXPIRE', KEYS[1], worker_ttl)
   -- The hash as it was, for the worker to read (a corrupt field is seen, not overwritten first).
   local fields = redis.call('HGETALL', job)
@@ -167,27 +167,17 @@ class Taker:
         return found
 
 
-def take(
-    client: redis.Redis,
-    taker: Taker,
-    execution_id: str,
-    *,
-    at: datetime,
-    heartbeat_ttl: int,
-    from_waiting: str = "",
-) -> Taken | None:
-    """Take the first job of the first non-empty queue and start it as ``execution_id``; None if none.
-
-    With ``from_waiting``, start that id, which ``wait`` moved into the first queue's intermediate list.
-    """
-    call = taking(taker, execution_id, at=at, heartbeat_ttl=heartbeat_ttl, from_waiting=from_waiting)
+def take(client: redis.Redis, taker: Taker, call: TakeCall) -> Taken | None:
+    """Run the take ``call`` (``taking``): the job it started, or None if every queue was empty."""
     return taken(taker, call, script(_TAKE)(keys=call.keys, args=call.args, client=client))
 
 
 def taking(
     taker: Taker, execution_id: str, *, at: datetime, heartbeat_ttl: int, from_waiting: str = ""
 ) -> TakeCall:
-    """The take, as a call to send along with other scripts (``lua.run_together``); read it with ``taken``."""
+    """Take the first job of the first non-empty queue and start it as ``execution_id``: the call, to run
+    with ``take`` or along with other scripts (``lua.run_together``, read with ``taken``). With
+    ``from_waiting``, start that id, which ``wait`` moved into the first queue's intermediate list."""
     args = [
         job_key(""),
         _EXECUTION_PREFIX,
@@ -231,7 +221,7 @@ def taken(taker: Taker, call: TakeCall, reply: Any) -> Taken | None:
 
 def wait(client: redis.Redis, taker: Taker, timeout_s: float = BLOCK_S) -> str | None:
     """Block up to ``timeout_s`` for a job on the first queue, moving its id into the queue's intermediate
-    list (start it with ``take(..., from_waiting=id)``); None if none came."""
+    list (start it with a take ``taking(..., from_waiting=id)``); None if none came."""
     first = taker.queues[0]
     moved = client.execute_command(  # type: ignore[no-untyped-call]
         "BLMOVE", _queue_key(first), _intermediate_key(first), "LEFT", "RIGHT", timeout_s

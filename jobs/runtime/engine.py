@@ -229,9 +229,7 @@ class Engine:
                             return
                         continue
                 current, taken = taken, None
-                riders: list[TakeCall] = []
-                self._run(current, death_penalty, riders)
-                taken = self._taken_along(riders[0] if riders else None)
+                taken = self._taken_along(self._run(current, death_penalty))
             except redis.RedisError as err:
                 if not is_outage(err):
                     raise
@@ -246,7 +244,17 @@ class Engine:
         loop is stopping or will have run its share."""
         if self.stopping.is_set() or (self.max_jobs is not None and self.jobs_run + 1 >= self.max_jobs):
             return None
-        return taking(self.taker, uuid.uuid4().hex, at=now(), heartbeat_ttl=self.heartbeat_ttl)
+        return self._taking()
+
+    def _taking(self, from_waiting: str = "") -> TakeCall:
+        """A take as a new execution of this worker, now."""
+        return taking(
+            self.taker,
+            uuid.uuid4().hex,
+            at=now(),
+            heartbeat_ttl=self.heartbeat_ttl,
+            from_waiting=from_waiting,
+        )
 
     def _taken_along(self, rider: TakeCall | None) -> Taken | None:
         """The job the rider started, if it was sent and started one (an error it met, such as Redis being
@@ -257,9 +265,7 @@ class Engine:
 
     def _next(self, burst: bool) -> Taken | None:
         """The next job, started; None if the queues are empty (after waiting a while, unless ``burst``)."""
-        taken = take(
-            self.connection, self.taker, uuid.uuid4().hex, at=now(), heartbeat_ttl=self.heartbeat_ttl
-        )
+        taken = take(self.connection, self.taker, self._taking())
         if taken is not None or burst:
             return taken
         if self._busy:
@@ -268,18 +274,11 @@ class Engine:
         waiting = wait(self.connection, self.taker)
         if waiting is None:
             return None
-        return take(
-            self.connection,
-            self.taker,
-            uuid.uuid4().hex,
-            at=now(),
-            heartbeat_ttl=self.heartbeat_ttl,
-            from_waiting=waiting,
-        )
+        return take(self.connection, self.taker, self._taking(waiting))
 
-    def _run(self, taken: Taken, death_penalty: Any, riders: list[TakeCall]) -> None:
-        """Run the attempt ``taken`` started and record its end; the take of the next job sent with the end,
-        if any, is added to ``riders``."""
+    def _run(self, taken: Taken, death_penalty: Any) -> TakeCall | None:
+        """Run the attempt ``taken`` started and record its end; returns the take of the next job sent with
+        the end, if one was."""
         self._busy = True
         queue = self._queues[taken.queue]
         job = SafeRQJob(taken.job_id, connection=self.connection, serializer=JSONSerializer)
@@ -288,7 +287,7 @@ class Engine:
             job.corrupt, job.key_is_not_a_hash = f"its key holds no hash ({taken.wrongtype})", True
             quarantine(self.connection, job, queue)
             self._count(DEAD_LETTERED)
-            return
+            return None
         job.restore(taken.fields)
         job.execution_id = taken.execution_id
         job.mark_started(self.identity.name, taken.at, taken.token)
@@ -296,11 +295,11 @@ class Engine:
         execution.created_at = execution.last_heartbeat = taken.at
         if job.corrupt:
             self._quarantine_started(job, queue, execution)
-            return
+            return None
         with self._lock:
             self.running[execution.id] = (job, execution)
         try:
-            self._attempt(job, queue, execution, death_penalty, riders)
+            return self._attempt(job, queue, execution, death_penalty)
         finally:
             if self.cold and self.threads == 1:
                 # The SystemExit a cold stop raised in this thread ended the attempt (or the job caught it
@@ -311,20 +310,19 @@ class Engine:
                 self.jobs_run += 1
 
     def _attempt(
-        self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any, riders: list[TakeCall]
-    ) -> None:
+        self, job: SafeRQJob, queue: Queue, execution: Execution, death_penalty: Any
+    ) -> TakeCall | None:
         number = job.previous_attempts + 1
         outcome = attempts.run_for_worker(attempts.Attempt(job, number, self.connection, death_penalty))
         if self.cold:
-            return  # settled as abandoned already; a late record would only say so again
+            return None  # settled as abandoned already; a late record would only say so again
         recorder = recording.Recorder(self.identity, job, queue, execution)
         ending = finish(self.connection, job, outcome)
         # Whether to take the next job is decided now, as the attempt ends: not if a stop came meanwhile.
         rider = self._rider()
-        if rider is not None:
-            riders.append(rider)
         recorder.record(outcome, ending, rider)
         self._count(outcome_of(outcome.status))
+        return rider
 
     def _quarantine_started(self, job: SafeRQJob, queue: Queue, execution: Execution) -> None:
         """A job whose hash is corrupt is dead-lettered as poison; its execution goes with it."""

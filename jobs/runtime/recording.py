@@ -76,16 +76,13 @@ class Recorder:
             late = found = ending.late(pipeline, state)
             return lambda p: self._late(outcome, found, p)
 
-        riding = [rider]
-
         def write() -> None:
-            nonlocal late
+            nonlocal late, rider
             connection = self.worker.connection
             ended: fence.Plan = lambda p: self._ended(outcome, ending, p)  # noqa: E731
             # The rider goes with the first try only: a take whose reply an outage lost may have run.
-            written = fence.apply_if_held(
-                connection, job.key, job.token, ended, riding.pop() if riding else None
-            )
+            sent, rider = rider, None
+            written = fence.apply_if_held(connection, job.key, job.token, ended, sent)
             if written:
                 late = None
                 return
