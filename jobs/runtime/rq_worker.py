@@ -89,9 +89,6 @@ class _Bookkeeping:
     default_result_ttl: int
     executions: dict[str, Any]
     cleanup_execution: Callable[..., None]
-    increment_successful_job_count: Callable[..., None]
-    increment_failed_job_count: Callable[..., None]
-    increment_total_working_time: Callable[..., None]
 
     def get_heartbeat_ttl(self, job: RQJob, working_time: float = 0.0) -> int:
         """A started job whose heartbeat is older than this is abandoned (see reaper.py)."""
